@@ -1,0 +1,1 @@
+"""Database readers, one module per database, registered by name."""

@@ -1,0 +1,36 @@
+"""The two classes of presentation attack detection. Never bare 0/1: scores are P(live)
+(bona fide is the positive class, the bob convention), and the attack's fitness on a spoof
+image is its spoof confidence, 1 - P(live)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+
+
+class Label(StrEnum):
+    LIVE = "live"
+    SPOOF = "spoof"
+
+    @classmethod
+    def parse(cls, value: str) -> Label:
+        """Accept the spellings databases use ('real', 'genuine', 'attack', 'fake', ...)."""
+        key = str(value).strip().lower()
+        if key in _ALIASES:
+            return _ALIASES[key]
+        raise ValueError(f"unknown label {value!r} (expected one of: {', '.join(sorted(_ALIASES))})")
+
+
+_ALIASES = {
+    **{k: Label.LIVE for k in ("live", "real", "genuine", "bona_fide", "bonafide", "bona-fide", "1")},
+    **{k: Label.SPOOF for k in ("spoof", "attack", "fake", "presentation_attack", "0")},
+}
+
+#: Attack type recorded for bona fide samples.
+BONA_FIDE = "bona_fide"
+
+
+def is_live(labels) -> np.ndarray:
+    """Boolean array, True where the label is LIVE. Accepts Labels or their string values."""
+    return np.array([Label(x) is Label.LIVE for x in labels], dtype=bool)

@@ -1,0 +1,102 @@
+"""The Target contract shared by every adapter (torch module, ONNX file, HTTP endpoint)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+
+from ..errors import TargetError
+
+#: Outputs this far outside [0, 1] are rounding, not a broken model.
+_PROBABILITY_SLACK = 1e-5
+
+
+class QueryBudgetExceeded(TargetError):
+    """The target's query budget would be exceeded by this call."""
+
+
+class Target(ABC):
+    """Anything that maps a uint8 (N, H, W, 3) RGB batch to P(live), shape (N,).
+
+    Call it with a numpy array (returns float64 numpy) or a uint8 torch tensor (returns a float32
+    tensor on `self.device`, so an attack can keep its populations on the model's device).
+    Every image scored is one query; `queries` counts them exactly. Subclasses implement `_predict`
+    on a chunk of at most `max_batch` images already on `self.device`.
+    """
+
+    def __init__(self, *, max_batch: int = 256, device: str | torch.device = "cpu",
+                 input_size: int | None = None, query_budget: int | None = None, name: str = ""):
+        if max_batch < 1:
+            raise TargetError(f"max_batch must be >= 1, got {max_batch}")
+        self.max_batch = int(max_batch)
+        self.device = torch.device(device)
+        self.input_size = input_size
+        self.query_budget = query_budget
+        self.name = name or type(self).__name__
+        self._queries = 0
+
+    @property
+    def queries(self) -> int:
+        return self._queries
+
+    def reset_queries(self) -> None:
+        self._queries = 0
+
+    def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        as_numpy = not isinstance(images, torch.Tensor)
+        batch = torch.from_numpy(np.ascontiguousarray(images)) if as_numpy else images
+        self._check_input(batch)
+        n = batch.shape[0]
+        if self.query_budget is not None and self._queries + n > self.query_budget:
+            raise QueryBudgetExceeded(
+                f"{self.name}: query budget of {self.query_budget} would be exceeded "
+                f"({self._queries} used, {n} asked)")
+        batch = batch.to(self.device, non_blocking=True)
+        scores = torch.empty(n, dtype=torch.float32, device=self.device)
+        for start in range(0, n, self.max_batch):
+            chunk = batch[start:start + self.max_batch]
+            out = self._predict(chunk)
+            scores[start:start + len(chunk)] = self._check_output(out, len(chunk))
+        self._queries += n
+        return scores.double().cpu().numpy() if as_numpy else scores
+
+    @abstractmethod
+    def _predict(self, images: torch.Tensor) -> torch.Tensor | np.ndarray:
+        """P(live) for a uint8 (n, H, W, 3) chunk on `self.device`, n <= max_batch."""
+
+    def close(self) -> None:
+        """Release sessions, connections, servers. Safe to call twice."""
+        return None  # a no-op default; adapters that hold resources override it
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----- validation ----------------------------------------------------------------------
+    def _check_input(self, batch: torch.Tensor) -> None:
+        if batch.dtype != torch.uint8:
+            raise TargetError(f"{self.name}: images must be uint8, got {batch.dtype}")
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise TargetError(f"{self.name}: images must be (N, H, W, 3), got {tuple(batch.shape)}")
+        if batch.shape[0] == 0:
+            raise TargetError(f"{self.name}: no images to score")
+        if self.input_size is not None and tuple(batch.shape[1:3]) != (self.input_size, self.input_size):
+            raise TargetError(f"{self.name}: expects {self.input_size}x{self.input_size} images, "
+                              f"got {batch.shape[1]}x{batch.shape[2]}")
+
+    def _check_output(self, out: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
+        out = torch.as_tensor(out, device=self.device).float()
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.shape != (n,):
+            raise TargetError(f"{self.name}: returned shape {tuple(out.shape)} for {n} images, expected ({n},)")
+        if not torch.isfinite(out).all():
+            raise TargetError(f"{self.name}: returned NaN or infinite scores")
+        if (out < -_PROBABILITY_SLACK).any() or (out > 1 + _PROBABILITY_SLACK).any():
+            raise TargetError(f"{self.name}: returned scores outside [0, 1] "
+                              f"(min {out.min().item():.4g}, max {out.max().item():.4g}); expected P(live)")
+        return out.clamp_(0.0, 1.0)
