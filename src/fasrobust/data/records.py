@@ -17,6 +17,16 @@ class Split(StrEnum):
 
 
 @dataclass(frozen=True)
+class Box:
+    """A face box in source-frame pixels: top-left corner, width, height."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True)
 class Recording:
     """A database entry, before any decoding.
 
@@ -31,11 +41,10 @@ class Recording:
     subject: str
     split: Split
     database: str
+    source: str = ""  # path relative to the database root: the recording's stable id in outputs
     annotations: Path | None = None
     extras: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
-        """A stable identifier of the recording within its database (its path relative to the root
-        is not known here, so the readers pass relative paths where they can)."""
-        return str(self.path)
+        return self.source or str(self.path)
