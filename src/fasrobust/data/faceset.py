@@ -92,8 +92,9 @@ class FaceSet:
         return out
 
     # ----- disk format -------------------------------------------------------------------------
-    def write(self, root: str | Path) -> Path:
-        """Write atomically to `root` (replacing an existing FaceSet there only once complete)."""
+    def write(self, root: str | Path, *, keep: tuple[str, ...] = ()) -> Path:
+        """Write atomically to `root` (replacing an existing FaceSet there only once complete).
+        `keep` names entries of an existing `root` carried over into the new one (prepare's cache)."""
         root = Path(root)
         root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
@@ -103,6 +104,9 @@ class FaceSet:
             info = {**self.info, "counts": self.counts(), "n_images": len(self),
                     "image_size": self.image_size, "environment": environment()}
             (tmp / "faceset.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+            for name in keep:
+                if (root / name).exists():
+                    (root / name).rename(tmp / name)
             if root.exists():
                 shutil.rmtree(root)
             tmp.rename(root)

@@ -1,0 +1,229 @@
+"""Frame sampling: one recording (video, 3DMAD HDF5 or still image) -> a few uint8 RGB frames.
+
+Sits between the readers (which only name files) and face detection. The paper says frames were
+"uniformly extracted" from each video; we take the centres of N equal segments:
+
+    index_k = floor((k + 0.5) * T / N),  k = 0 .. N-1      (all T frames when N >= T)
+
+so the first and last frames (often a fade or the operator's hand) are never favoured, and the
+same N always gives the same indices for the same clip.
+
+Videos are decoded straight through with PyAV, keeping the wanted indices: seeking is slower and not
+frame-exact for these short, sparsely keyed clips. Decoding goes on to the end (only the wanted
+frames are converted to RGB), since with centred indices the tail after the last one is just
+1/(2N) of the clip and reaching the end is what reveals a truncated file. The frame count comes
+from the stream header, or from counting packets (no decoding) when the header has none.
+
+Still images pass through as frame 0. Images that are not 8-bit RGB (grayscale, RGBA, palette,
+16-bit) are converted to 8-bit RGB with a note under `ImagePolicy.CONVERT` (the default), or
+refused with a DataError under `ImagePolicy.REJECT`.
+
+Every unreadable input (zero-byte, truncated, unknown codec, not an image, corrupt or oddly shaped
+HDF5) raises a one-line DataError naming the file; the pipeline decides whether to go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+VIDEO_SUFFIXES = frozenset({".mov", ".avi", ".mp4", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+HDF5_SUFFIXES = frozenset({".hdf5", ".h5"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+#: A video whose stream decodes to fewer than this share of the frames its header announces is
+#: called truncated; smaller gaps (headers are often off by a frame or two) are re-sampled instead.
+TRUNCATED_SHARE = 0.9
+
+
+class SourceKind(StrEnum):
+    VIDEO = "video"
+    HDF5 = "hdf5"
+    IMAGE = "image"
+
+
+class ImagePolicy(StrEnum):
+    CONVERT = "convert"  # grayscale / RGBA / palette / 16-bit -> 8-bit RGB, with a note
+    REJECT = "reject"  # anything but 8-bit RGB is a DataError
+
+
+@dataclass
+class Frames:
+    """The sampled frames of one recording: `images[i]` is frame `indices[i]` of `total`."""
+
+    indices: list[int]
+    images: list[np.ndarray]
+    total: int
+    notes: list[str] = field(default_factory=list)
+
+
+def sample_indices(total: int, wanted: int) -> list[int]:
+    """Centres of `wanted` equal segments of `total` frames (see the module docstring)."""
+    if total <= 0:
+        return []
+    if wanted >= total:
+        return list(range(total))
+    return [int((k + 0.5) * total // wanted) for k in range(wanted)]
+
+
+def source_kind(path: Path) -> SourceKind:
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return SourceKind.VIDEO
+    if suffix in HDF5_SUFFIXES:
+        return SourceKind.HDF5
+    if suffix in IMAGE_SUFFIXES:
+        return SourceKind.IMAGE
+    raise DataError(f"unknown file type '{suffix}' (not a video, HDF5 file or image)", path)
+
+
+def read_frames(path: str | Path, wanted: int, *, images: ImagePolicy = ImagePolicy.CONVERT) -> Frames:
+    """Sample `wanted` frames of a recording as uint8 (H, W, 3) RGB arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path)
+    if path.stat().st_size == 0:
+        raise DataError("empty file (0 bytes)", path)
+    kind = source_kind(path)
+    if kind is SourceKind.VIDEO:
+        return _read_video(path, wanted)
+    if kind is SourceKind.HDF5:
+        return _read_hdf5(path, wanted)
+    image, notes = read_image(path, policy=images)
+    return Frames([0], [image], 1, notes)
+
+
+# ----- videos ----------------------------------------------------------------------------------
+def _read_video(path: Path, wanted: int) -> Frames:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DataError("no video stream", path)
+            stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise DataError("no decoder for this video's codec (unknown or unsupported codec)", path)
+            total = stream.frames or _count_packets(container, stream)
+        chosen = sample_indices(total, wanted)
+        decoded, images, indices = _decode(path, chosen)
+    except av.FFmpegError as exc:
+        raise DataError(f"cannot decode video ({_ffmpeg_reason(exc)})", path) from None
+    if decoded == 0:
+        raise DataError("no frame of this video decodes", path)
+    if decoded >= total or indices == chosen:
+        return Frames(indices, images, total)
+    if decoded < TRUNCATED_SHARE * total:
+        raise DataError(f"truncated video: header says {total} frames, only {decoded} decode", path)
+    # The header over-counted by a little: sample again over the frames that really exist.
+    try:
+        _, images, indices = _decode(path, sample_indices(decoded, wanted))
+    except av.FFmpegError as exc:
+        raise DataError(f"cannot decode video ({_ffmpeg_reason(exc)})", path) from None
+    return Frames(indices, images, decoded, [f"header says {total} frames, {decoded} decode"])
+
+
+def _count_packets(container, stream) -> int:
+    """Frame count without decoding, for containers whose header does not say."""
+    count = sum(1 for packet in container.demux(stream) if packet.size)
+    return count
+
+
+def _decode(path: Path, indices: list[int]) -> tuple[int, list[np.ndarray], list[int]]:
+    """Decode from start to end, keeping `indices`. Returns (frames decoded, images, the indices found)."""
+    import av
+
+    wanted = set(indices)
+    images, found = [], []
+    decoded = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            decoded = index + 1
+            if index in wanted:
+                images.append(frame.to_ndarray(format="rgb24"))
+                found.append(index)
+    return decoded, images, found
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(text).split())
+
+
+# ----- 3DMAD HDF5 ------------------------------------------------------------------------------
+def _read_hdf5(path: Path, wanted: int, dataset: str = "Color_Data") -> Frames:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            if dataset not in handle:
+                have = ", ".join(sorted(handle.keys())) or "nothing"
+                raise DataError(f"no '{dataset}' dataset (file has: {have})", path)
+            data = handle[dataset]
+            channels_first = _hdf5_layout(path, dataset, data.shape)
+            indices = sample_indices(int(data.shape[0]), wanted)
+            if not indices:
+                raise DataError(f"'{dataset}' holds no frames", path)
+            block = np.asarray(data[indices])
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"cannot read HDF5 ({' '.join(str(exc).split())})", path) from None
+    if channels_first:
+        block = block.transpose(0, 2, 3, 1)
+    block = _to_uint8(path, dataset, block)
+    return Frames(indices, [np.ascontiguousarray(frame) for frame in block], int(data.shape[0]))
+
+
+def _hdf5_layout(path: Path, dataset: str, shape: tuple[int, ...]) -> bool:
+    """True for (T, 3, H, W) (3DMAD's layout), False for (T, H, W, 3); anything else is an error."""
+    if len(shape) == 4 and shape[1] == 3:
+        return True
+    if len(shape) == 4 and shape[3] == 3:
+        return False
+    raise DataError(f"'{dataset}' has shape {tuple(shape)}, expected (T, 3, H, W) or (T, H, W, 3)", path)
+
+
+def _to_uint8(path: Path, dataset: str, block: np.ndarray) -> np.ndarray:
+    if block.dtype == np.uint8:
+        return block
+    if not np.issubdtype(block.dtype, np.number) or np.issubdtype(block.dtype, np.complexfloating):
+        raise DataError(f"'{dataset}' has dtype {block.dtype}, expected 8-bit colour", path)
+    if block.size and (np.nanmin(block) < 0 or np.nanmax(block) > 255 or np.isnan(block).any()):
+        raise DataError(f"'{dataset}' values fall outside 0..255 (dtype {block.dtype})", path)
+    return np.rint(block).astype(np.uint8)
+
+
+# ----- still images ----------------------------------------------------------------------------
+def read_image(path: str | Path, *, policy: ImagePolicy = ImagePolicy.CONVERT) -> tuple[np.ndarray, list[str]]:
+    """An image file as uint8 (H, W, 3) RGB, and notes on any conversion made."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode == "RGB":
+                return np.asarray(image, dtype=np.uint8).copy(), []
+            if policy is ImagePolicy.REJECT:
+                raise DataError(f"image mode '{mode}' is not 8-bit RGB (policy images: reject)", path)
+            return _convert_image(image), [f"converted image mode '{mode}' to 8-bit RGB"]
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot read image ({' '.join(str(exc).split())})", path) from None
+
+
+def _convert_image(image) -> np.ndarray:
+    """Grayscale, palette and alpha images -> RGB (alpha dropped: the camera saw no transparency);
+    16/32-bit grayscale -> 8-bit by its full range (65535 -> 255)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        gray = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
