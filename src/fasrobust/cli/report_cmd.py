@@ -1,0 +1,45 @@
+"""`fasrobust report RUN_DIR`: tables, figures and index.html from a run directory's results.sqlite
+(made by `fasrobust run`, `fasrobust demo` or `fasrobust attack`); optionally the store's rows as CSV or
+Parquet. Prints the path of index.html on stdout."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from ..errors import DataError
+from ..progress import console
+from .app import app
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+@app.command("report")
+def report(
+    run_dir: Path = typer.Argument(..., help="Run directory holding results.sqlite.", show_default=False),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report folder [RUN_DIR/report]."),
+    export: ExportFormat | None = typer.Option(None, "--export", help="Also write the store's jobs, attacks "
+                                               "and failures tables as csv or parquet under OUT/export/."),
+) -> None:
+    """Render the report (tables, figures, HTML with the adversarial gallery) from stored results."""
+    from ..experiments.store import ResultsStore
+    from ..report import REPORT_DIR, build_report
+    from ..report.data import STORE_FILE
+
+    if not (run_dir / STORE_FILE).is_file():
+        raise DataError(f"no {STORE_FILE} here (run 'fasrobust run', 'demo' or 'attack' first)", run_dir)
+    if export is ExportFormat.PARQUET:
+        from ..errors import require
+
+        require("pyarrow", "parquet", "writing Parquet files")
+    index = build_report(run_dir, out=out)
+    if export is not None:
+        with ResultsStore(run_dir / STORE_FILE) as store:
+            written = store.export((out or run_dir / REPORT_DIR) / "export", export.value)
+        console.print(f"exported {', '.join(p.name for p in written)} to {written[0].parent}")
+    typer.echo(str(index))

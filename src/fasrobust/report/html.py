@@ -1,0 +1,206 @@
+"""index.html: the run summary, what is missing, the tables with the paper's numbers beside ours, the
+figures and the adversarial gallery (filterable by database, augmentation, pixels and outcome).
+
+Report stage, last step: RunData + tables + figures + gallery cards -> one self-contained page (inline
+CSS and a few lines of plain JS, no CDN, so it works offline). Every string that comes from the run
+(database names, attack types, sources, error messages, captions) goes through `esc`, so a subject
+called `<script>` shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__
+from .columns import augment_label, augment_rank
+from .data import RunData
+from .figures import Figure
+from .gallery import Card
+from .paper_numbers import citation
+from .tables import Table
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def render_page(data: RunData, tables: Sequence[Table], figures: Sequence[Figure], skipped: Sequence[str],
+                cards: Sequence[Card], out: Path) -> str:
+    template = (resources.files(__package__) / "templates" / "report.html").read_text(encoding="utf-8")
+    body = "\n".join([_synthetic_banner(data), _summary(data, cards), _missing(data, skipped),
+                      _tables(tables, out), _figures(figures, out), _gallery(cards)])
+    subtitle = str(data.spec.get("description") or "").strip() or f"results of {data.run_dir}"
+    marks = {"title": esc(f"fasrobust report: {data.name}"), "subtitle": esc(subtitle), "body": body,
+             "footer": _footer(data)}
+    for key, value in marks.items():
+        template = template.replace("{{" + key + "}}", value)
+    return template
+
+
+def _synthetic_banner(data: RunData) -> str:
+    if not data.synthetic:
+        return ""
+    return ('<div class="synthetic" role="alert"><strong>SYNTHETIC DATA.</strong> This run used the embedded '
+            "sample database (faces from bundled photographs, simulated print and replay attacks). Its numbers "
+            "show how the method behaves, not how robust any real anti-spoofing system is, and the paper's "
+            "published numbers are not shown beside them.</div>")
+
+
+def _summary(data: RunData, cards: Sequence[Card]) -> str:
+    attacks = data.attacks
+    spoof = attacks[attacks["is_spoof"]] if len(attacks) else attacks
+    kinds = data.jobs["kind"].value_counts().to_dict() if len(data.jobs) else {}
+    facts = [("Run directory", esc(data.run_dir)), ("Experiment", esc(data.name)),
+             ("Databases", _database_list(data)),
+             ("Jobs finished", esc(", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")),
+             ("Models", esc(f"{len(data.models)} ({int(data.models['evaluated'].sum()) if len(data.models) else 0} "
+                            "evaluated)")),
+             ("Attacked images", esc(f"{len(attacks):,} ({len(spoof):,} spoof), "
+                                     f"{int(spoof['success'].sum()) if len(spoof) else 0:,} called live after "
+                                     f"the attack, {int(spoof['already_live'].sum()) if len(spoof) else 0:,} "
+                                     "already live before it")),
+             ("Queries", esc(f"{int(attacks['queries'].sum()) if len(attacks) else 0:,}")),
+             ("Failures recorded", esc(str(len(data.failures)))),
+             ("Gallery", esc(f"{len(cards)} cards (capped per setting)")),
+             ("Threshold", "fixed 0.5 for calls, ACC, precision, recall and attack success (a face is called "
+                           "live iff P(live) &ge; 0.5); HTER at the EER threshold of the evaluation")]
+    items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    return (f'<section id="summary"><h2>Summary</h2><dl class="facts">{items}</dl>'
+            '<p class="caption">Every number and picture on this page is rendered from results.sqlite in the '
+            "run directory; building the report re-runs nothing.</p></section>")
+
+
+def _database_list(data: RunData) -> str:
+    names = sorted(set(data.databases) | set(attacks_db for attacks_db in data.attacks.get("database", [])))
+    parts = []
+    for name in names:
+        info = data.databases.get(name)
+        text = name
+        if info is not None:
+            text += "" if info.source == name else f" (from {info.source})"
+            text += " SYNTHETIC" if info.synthetic else ""
+            splits = info.counts if isinstance(info.counts, dict) else {}
+            text += "".join(f"; {split}: " + ", ".join(f"{n:,} {label}" for label, n in sorted(c.items()))
+                            for split, c in splits.items() if isinstance(c, dict))
+        parts.append(esc(text))
+    return "<br>".join(parts) or "none"
+
+
+def _missing(data: RunData, skipped: Sequence[str]) -> str:
+    items = [*data.missing, *(f"figure {s}" for s in skipped)]
+    failures = [f"{row.job_id}: {str(row.message).strip().splitlines()[-1] if str(row.message).strip() else ''}"
+                for row in data.failures.itertuples()]
+    if not items and not failures:
+        return ('<section id="missing"><h2>Missing</h2><p>Nothing: every planned job is finished.</p></section>')
+    parts = ['<section id="missing"><h2>Missing</h2>',
+             "<p>This run is not complete: what is shown comes from the jobs that finished. Run the same "
+             "command again to resume.</p>" if data.missing else ""]
+    if items:
+        parts.append('<ul class="missing">' + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>")
+    if failures:
+        parts.append("<h3>Failed attempts</h3><ul>" + "".join(f"<li>{esc(f)}</li>" for f in failures[-30:])
+                     + "</ul>")
+    return "".join(parts) + "</section>"
+
+
+def _tables(tables: Sequence[Table], out: Path) -> str:
+    if not tables:
+        return '<section id="tables"><h2>Tables</h2><p>No attack rows yet, so no table.</p></section>'
+    parts = ['<section id="tables"><h2>Tables</h2>']
+    for table in tables:
+        links = " ".join(f'<a href="tables/{esc(table.key)}{suffix}">{label}</a>'
+                         for suffix, label in ((".csv", "CSV"), (".md", "Markdown"), (".tex", "LaTeX"))
+                         if (out / "tables" / f"{table.key}{suffix}").is_file())
+        parts += [f'<h3 id="table-{esc(table.key)}">{esc(table.title)}</h3>',
+                  f'<p class="caption">{esc(table.caption)}</p>', _html_table(table.display),
+                  f'<p class="downloads">{links}</p>']
+        if table.paper is not None:
+            parts += [f"<h3>{esc(table.paper.title)}</h3>", f'<p class="caption">{esc(table.paper.caption)}</p>',
+                      _html_table(table.paper.display, css="paper")]
+    return "".join(parts) + "</section>"
+
+
+def _html_table(frame: pd.DataFrame, css: str = "") -> str:
+    classes = ["text" if c in ("Stage", "Metric", "DA used") else "paper-col" if str(c).startswith("Paper")
+               else "" for c in frame.columns]
+    attr = [f' class="{c}"' if c else "" for c in classes]
+    head = "".join(f"<th{a}>{esc(c)}</th>" for a, c in zip(attr, frame.columns, strict=True))
+    rows = "".join("<tr>" + "".join(f"<td{a}>{esc(v)}</td>" for a, v in zip(attr, row, strict=True)) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<div class="scroll"><table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+
+
+def _figures(figures: Sequence[Figure], out: Path) -> str:
+    if not figures:
+        return '<section id="figures"><h2>Figures</h2><p>No figure yet.</p></section>'
+    parts = ['<section id="figures"><h2>Figures</h2>']
+    for fig in figures:
+        png, pdf = _rel(fig.png, out), _rel(fig.pdf, out)
+        parts.append(f'<figure id="figure-{esc(fig.key)}"><img src="{esc(png)}" alt="{esc(fig.title)}">'
+                     f"<figcaption><strong>{esc(fig.title)}.</strong> {esc(fig.caption)} "
+                     f'<a href="{esc(pdf)}">PDF</a></figcaption></figure>')
+    return "".join(parts) + "</section>"
+
+
+def _gallery(cards: Sequence[Card]) -> str:
+    if not cards:
+        return '<section id="gallery"><h2>Adversarial gallery</h2><p>No attacked image yet.</p></section>'
+    filters = [("database", "database", None), ("augment", "augmentation", augment_label),
+               ("pixels", "pixels", None), ("outcome", "outcome", None)]
+    controls = "".join(_select(key, label, [c.facts[key] for c in cards], show) for key, label, show in filters)
+    body = "".join(_card(c) for c in cards)
+    return ('<section id="gallery"><h2>Adversarial gallery</h2>'
+            '<p class="caption">Each picture: the original face | the adversarial face | the changed pixels '
+            "ringed on the dimmed original, enlarged with nearest-neighbour scaling. Attack succeeded = the "
+            "spoof face is called live (P(live) &ge; 0.5) after the attack; successes were re-checked from the "
+            "saved PNG.</p>"
+            f'<div id="gallery-filters">{controls}<span id="gallery-count"></span></div>'
+            f'<div class="cards">{body}</div></section>')
+
+
+def _select(key: str, label: str, values: Iterable[object], show=None) -> str:
+    unique = sorted({str(v) for v in values}, key=lambda v: (augment_rank(v), _natural(v)))
+    options = "".join(f'<option value="{esc(v)}">{esc(show(v) if show else v)}</option>' for v in unique)
+    return f'<label>{esc(label)}<select name="{esc(key)}"><option value="">all</option>{options}</select></label>'
+
+
+def _natural(text: str) -> tuple:
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def _card(card: Card) -> str:
+    f = card.facts
+    data_attrs = " ".join(f'data-{k}="{esc(f[k])}"' for k in ("database", "augment", "pixels", "outcome"))
+    alt = f"image {f['image_id']}: original, adversarial, changed pixels"
+    picture = (f'<img src="{esc(card.image)}" alt="{esc(alt)}">' if card.image
+               else '<div class="noimg">no picture (FaceSet not found)</div>')
+    badge_text = {"success": "attack succeeded", "failed": "attack failed"}.get(f["outcome"], f["outcome"])
+    verified = {True: " · verified", False: " · NOT verified", None: ""}[f["verified"]]
+    steps = f"{f['steps']:,} steps · " if f["steps"] is not None else ""
+    lines = [f'<span class="badge {esc(f["outcome"].replace(" ", "-"))}">{esc(badge_text)}</span>{esc(verified)}',
+             esc(f"P(live) {f['p_live_before']:.3f} → {f['p_live_after']:.3f} · {f['queries']:,} queries · "
+                 f"{f['generations']} generations"),
+             esc(f"{f['database']} · {augment_label(f['augment'])} · {steps}{f['pixels']} px · "
+                 f"{f['iterations']} iterations"),
+             f'<span class="muted">{esc(f["attack_type"])} · {esc(f["source"])} · id {f["image_id"]}</span>']
+    if f["note"]:
+        lines.append(f'<span class="muted">{esc(f["note"])}</span>')
+    meta = "".join(f"<div>{line}</div>" for line in lines)
+    return f'<div class="card" {data_attrs}>{picture}<div class="meta">{meta}</div></div>'
+
+
+def _footer(data: RunData) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return esc(f"fasrobust {__version__} · built {now} from {data.run_dir / 'results.sqlite'} · published "
+               f"numbers: {citation()}")
+
+
+def _rel(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), out.resolve())).as_posix()
