@@ -99,4 +99,4 @@ class Target(ABC):
         if (out < -_PROBABILITY_SLACK).any() or (out > 1 + _PROBABILITY_SLACK).any():
             raise TargetError(f"{self.name}: returned scores outside [0, 1] "
                               f"(min {out.min().item():.4g}, max {out.max().item():.4g}); expected P(live)")
-        return out.clamp_(0.0, 1.0)
+        return out.clamp(0.0, 1.0)  # not in place: outputs may be inference-mode tensors

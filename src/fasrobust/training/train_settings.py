@@ -1,0 +1,100 @@
+"""Settings of the steps-based trainer (`fasrobust train`, `TrainSettings.load(train.yaml, **overrides)`).
+Defaults are the paper's Table 2 (SGD, lr 1e-3, momentum 0.9, batch 64) and its 50,000 steps."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from ..errors import ConfigError
+from ..models.freeze import FreezePolicy
+from ..models.registry import list_models
+from ..settings import Settings
+from .augment import AugmentSetting
+
+
+class OptimizerName(StrEnum):
+    SGD = "sgd"
+    ADAM = "adam"
+
+
+class DeviceChoice(StrEnum):
+    AUTO = "auto"  # CUDA when present, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class AmpChoice(StrEnum):
+    AUTO = "auto"  # bf16 (fp16 on GPUs without bf16) autocast on CUDA, full precision on CPU
+    OFF = "off"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class PreprocessingChoice(StrEnum):
+    AUTO = "auto"  # 'imagenet' with ImageNet weights, else 'lucena'
+    LUCENA = "lucena"
+    IMAGENET = "imagenet"
+
+
+#: Settings that may change when a run is resumed; all others must match the saved state.
+RESUMABLE_CHANGES = frozenset({"steps", "eval_every", "checkpoint_every", "device", "threads"})
+
+
+class TrainSettings(Settings):
+    model: str = "fasnet"
+    #: Constructor arguments other than input_size and freeze (e.g. dropout, hidden).
+    #: input_size defaults to the FaceSet's image size and must equal it when given.
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: None: the model's default (fasnet: ftweights-7conv) on top of ImageNet weights, 'none' from scratch.
+    freeze: FreezePolicy | None = None
+    imagenet_weights: Path | None = None
+    preprocessing: PreprocessingChoice = PreprocessingChoice.AUTO
+    #: One of the paper's eight settings: none, shift, shear, zoom, rotation, channel_shift, flip, all.
+    augment: str = "none"
+    #: Overrides of the augmentation setting's ranges (names as in training/augment.py).
+    augment_ranges: dict[str, Any] = Field(default_factory=dict)
+    steps: int = Field(50_000, gt=0)
+    batch_size: int = Field(64, gt=0)
+    optimizer: OptimizerName = OptimizerName.SGD
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 0
+    #: Validate on the dev split every N steps (0: only at the end).
+    eval_every: int = Field(1000, ge=0)
+    #: Write model + resume state every N steps (0: only at the end).
+    checkpoint_every: int = Field(1000, ge=0)
+    device: DeviceChoice = DeviceChoice.AUTO
+    amp: AmpChoice = AmpChoice.AUTO
+    threads: int | None = Field(None, gt=0)
+    #: Deterministic algorithms (bitwise-repeatable runs and resumes on CPU; best effort on CUDA).
+    deterministic: bool = True
+    train_split: str = "train"
+    #: Split for periodic validation; None (or a FaceSet without it) skips validation.
+    dev_split: str | None = "dev"
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in list_models():
+            raise ValueError(f"unknown model {value!r} (known: {', '.join(list_models())})")
+        return value
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augment(cls, value: str) -> str:
+        try:
+            return AugmentSetting.parse(value).value
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("model_kwargs")
+    @classmethod
+    def _no_freeze_in_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "freeze" in value:
+            raise ValueError("give the freeze policy as the top-level 'freeze' setting")
+        return value
