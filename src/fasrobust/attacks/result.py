@@ -12,8 +12,8 @@ import numpy as np
 @dataclass(frozen=True)
 class AttackResult:
     index: int  # position of the image in the attacked batch (the FaceSet id is kept by the caller)
-    success: bool  # P(live) > 0.5 after the attack, re-verified from the saved PNG when one was written
-    queries: int  # images scored by the target for this image (0 when it was already called live)
+    success: bool  # P(live) >= 0.5 after the attack, re-verified from the saved PNG when one was written
+    queries: int  # images scored by the target for this image (1, the clean image, when already called live)
     generations: int  # DE generations run (0 when it was already called live)
     p_live_before: float
     p_live_after: float

@@ -1,0 +1,170 @@
+"""Our few-pixel attack against torchattacks' OnePixel and ART's PixelAttack, in one run: the same model,
+images, pixels, population and iterations. Prints wall time, the peers' time / ours, and success counts.
+
+Peers are optional (`pip install --no-deps torchattacks==3.5.1`, `pip install adversarial-robustness-toolbox
+packaging`); a peer that is not installed is skipped with a message.
+
+Making the budgets equal:
+- torchattacks: `popsize` is divided by the number of parameters (5 per pixel) and multiplied back inside
+  its DE, so popsize = our population (a multiple of 5 * pixels) gives the same total. Its colours are
+  floats in [0, 1]; its success is counted on its float image and again after rounding to 8 bits (what a
+  saved image holds), with our target's rule.
+- ART: the population is hard-coded to 400 // (5 * pixels) per parameter; this script wraps ART's module
+  level DE function to pass our population instead (a benchmark-only patch, undone afterwards). A 2-class
+  model cannot be given labels (ART raises on y for nb_classes == 2), so it takes the model's own
+  predictions, which are 'spoof' for every image here.
+- The model is made 'attackable': its last layer is scaled up and its bias set so that every image sits
+  just below P(live) = 0.5, so success counts differ between attacks instead of all being 0 or all 1.
+Both peers attack one image at a time and spend one extra query per generation on an early-stop check.
+
+    python benchmarks/attack_vs_peers.py              # tiny CNN and FASNet at 32x32
+    python benchmarks/attack_vs_peers.py --with-224   # also FASNet at 224x224 (slow on a CPU)
+Last line: peer time / our time per case, and success counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from fasrobust.attacks import PixelAttack
+from fasrobust.models import create_model
+from fasrobust.targets.torch_target import TorchTarget
+
+
+class TwoClass(nn.Module):
+    """The peers' view of our model: float NCHW input in their range, two class logits (spoof, live)
+    whose softmax gives back P(live) = sigmoid(logit)."""
+
+    def __init__(self, model: nn.Module, target: TorchTarget, input_max: float):
+        super().__init__()
+        self.model, self.target, self.input_max = model, target, input_max
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = x * (255.0 / self.input_max)
+        p = self.target.preprocessing
+        mean = torch.tensor(p.mean, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(p.std, dtype=x.dtype).view(1, 3, 1, 1)
+        logit = self.model((pixels * p.scale - mean) / std).reshape(-1)
+        return torch.stack([torch.zeros_like(logit), logit], dim=1)
+
+
+def attackable(name: str, size: int, images: np.ndarray, scale: float) -> tuple[nn.Module, TorchTarget]:
+    torch.manual_seed(0)
+    kwargs = {"input_size": size} if name == "tiny-cnn" else {"input_size": size, "freeze": "none"}
+    model = create_model(name, **kwargs).eval()
+    target = TorchTarget(model, input_size=size, device="cpu")
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight *= scale
+        p = torch.as_tensor(target(images), dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+        last.bias -= float(torch.logit(p).max()) + 0.05
+    return model, target
+
+
+def run_ours(target: TorchTarget, images: np.ndarray, pixels: int, population: int, iterations: int):
+    attack = PixelAttack(pixels=pixels, population=population, iterations=iterations)
+    start = time.perf_counter()
+    results = attack.run(target, images, seed=0)
+    return time.perf_counter() - start, sum(r.success for r in results), ""
+
+
+def run_torchattacks(model, target, images, pixels, population, iterations):
+    import torchattacks
+
+    wrapped = TwoClass(model, target, input_max=1.0).eval()
+    attack = torchattacks.OnePixel(wrapped, pixels=pixels, steps=iterations, popsize=population, inf_batch=128)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    labels = torch.zeros(len(images), dtype=torch.long)  # spoof
+    start = time.perf_counter()
+    adversarial = attack(x, labels)
+    wall = time.perf_counter() - start
+    with torch.no_grad():
+        float_success = int((wrapped(adversarial).argmax(1) == 1).sum())
+    eight_bit = (adversarial * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return wall, int((target(eight_bit) >= 0.5).sum()), f"{float_success} on its float colours"
+
+
+@contextlib.contextmanager
+def art_population(population: int):
+    """Make ART's pixel attack use `population` candidates in total instead of its hard-coded ~400."""
+    import art.attacks.evasion.pixel_threshold as module
+
+    original = module.differential_evolution
+
+    def patched(func, bounds, **kwargs):
+        kwargs["popsize"] = max(1, population // len(bounds))
+        return original(func, bounds, **kwargs)
+
+    module.differential_evolution = patched
+    try:
+        yield
+    finally:
+        module.differential_evolution = original
+
+
+def run_art(model, target, images, pixels, population, iterations):
+    from art.attacks.evasion import PixelAttack as ArtPixelAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    size = images.shape[1]
+    wrapped = TwoClass(model, target, input_max=255.0).eval()
+    classifier = PyTorchClassifier(wrapped, loss=nn.CrossEntropyLoss(), input_shape=(3, size, size), nb_classes=2,
+                                   clip_values=(0.0, 255.0), device_type="cpu")
+    attack = ArtPixelAttack(classifier, th=pixels, es=1, max_iter=iterations)
+    x = images.transpose(0, 3, 1, 2).astype(np.float32)
+    with art_population(population):
+        start = time.perf_counter()
+        adversarial = attack.generate(x)
+        wall = time.perf_counter() - start
+    eight_bit = np.clip(adversarial, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    return wall, int((target(np.ascontiguousarray(eight_bit)) >= 0.5).sum()), ""
+
+
+PEERS = {"torchattacks": ("torchattacks", run_torchattacks), "ART": ("art", run_art)}
+
+
+def case(name: str, size: int, *, n: int, pixels: int, population: int, iterations: int, scale: float) -> str:
+    images = np.random.default_rng(1).integers(30, 220, (n, size, size, 3), dtype=np.uint8)
+    model, target = attackable(name, size, images, scale)
+    label = f"{name}@{size} ({n} img, d={pixels}, pop {population}, {iterations} gen)"
+    ours_s, ours_ok, _ = run_ours(target, images, pixels, population, iterations)
+    print(f"{label}: ours {ours_s:.2f}s, {ours_ok}/{n} fooled (verified from PNG)", flush=True)
+    parts = [f"{name}@{size}: ours {ours_ok}/{n}"]
+    for peer, (module, runner) in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            print(f"  {peer}: skipped (not installed)")
+            continue
+        wall, ok, note = runner(model, target, images, pixels, population, iterations)
+        print(f"  {peer}: {wall:.2f}s = {wall / ours_s:.2f}x ours, {ok}/{n} fooled as 8-bit images"
+              + (f" ({note})" if note else ""), flush=True)
+        parts.append(f"{peer} {wall / ours_s:.2f}x time, {ok}/{n}")
+    return ", ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with-224", action="store_true", help="also FASNet at 224x224")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="smaller budgets")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    q = args.quick
+    cases = [("tiny-cnn", 32, dict(n=8, pixels=3, population=90, iterations=10 if q else 20, scale=300.0)),
+             ("fasnet", 32, dict(n=4 if q else 6, pixels=3, population=30, iterations=3 if q else 5, scale=300.0))]
+    if args.with_224:
+        cases.append(("fasnet", 224, dict(n=1, pixels=3, population=15, iterations=2, scale=300.0)))
+    lines = [case(name, size, **budget) for name, size, budget in cases]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, {args.threads} torch thread(s)")
+    print("peer time / ours, fooled: " + " | ".join(lines))
+
+
+if __name__ == "__main__":
+    main()

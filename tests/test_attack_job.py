@@ -1,0 +1,163 @@
+"""Attack shards: rows for the store, PNGs that re-verify, job ids that name the work, and resumption
+after a target failure that ends with the same rows as a run that never failed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fasrobust.attacks import PixelAttack
+from fasrobust.attacks.verify import decode_png
+from fasrobust.data.faceset import META_COLUMNS, FaceSet
+from fasrobust.errors import AttackError, TargetError
+from fasrobust.experiments.attack_job import (
+    attack_faceset,
+    plan_attack_jobs,
+    recall_summary,
+    run_attack_shard,
+    select_image_ids,
+)
+from fasrobust.experiments.store import ResultsStore
+from fasrobust.targets.base import Target
+
+SIZE = 10
+
+
+class SecretPixel(Target):
+    """Live iff pixel (x=2, y=3) is near white and the image is not bright overall (bright images are
+    'shielded': nothing fools them). A slope towards white at any pixel helps DE find the place."""
+
+    def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float()
+        whiteness = x.mean(-1) / 255.0
+        ys, xs = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+        place = torch.exp(-((xs - 2) ** 2 + (ys - 3) ** 2) / 8.0)
+        slope = 0.4 * (whiteness * place).flatten(1).max(1).values
+        hit = x[:, 3, 2].min(-1).values > 200
+        shielded = x.mean((1, 2, 3)) > 150
+        return torch.where(hit & ~shielded, 0.8, torch.where(shielded, 0.05, slope))
+
+
+class FailingOnce(SecretPixel):
+    """A flaky endpoint: the first call after `limit` queries raises TargetError, later calls work."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit, self.failed = limit, False
+
+    def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        if self.queries >= self.limit and not self.failed:
+            self.failed = True
+            raise TargetError("endpoint answered 503 after 3 retries")
+        return super()._predict(images)
+
+
+def faceset(n: int = 12) -> FaceSet:
+    rng = np.random.default_rng(0)
+    images = (60 + rng.integers(0, 20, (n, SIZE, SIZE, 3))).astype(np.uint8)
+    images[1::4] = 210  # shielded spoofs: the attack must fail on them
+    rows = [dict(id=100 + i, label="live" if i % 4 == 3 else "spoof",
+                 attack_type="bona_fide" if i % 4 == 3 else "print", subject=f"s{i % 3}",
+                 split="test" if i < 10 else "train", source=f"v{i // 2}.mov", frame=i, box_x=0, box_y=0,
+                 box_w=SIZE, box_h=SIZE, detector="test") for i in range(n)]
+    return FaceSet(images, pd.DataFrame(rows, columns=META_COLUMNS), {"database": "unit"})
+
+
+ATTACK = PixelAttack(pixels=1, population=24, iterations=12)
+
+
+def test_shard_rows_pngs_and_side_by_side(tmp_path):
+    faces = faceset()
+    ids = [100, 101, 102, 104]
+    rows = run_attack_shard(SecretPixel(), faces, ids, ATTACK, tmp_path, seed=1)
+    assert [r.image_id for r in rows] == ids
+    by_id = {r.image_id: r for r in rows}
+    assert not by_id[101].result.success and by_id[101].png is None, "a shielded image cannot be fooled"
+    wins = [r for r in rows if r.result.success]
+    assert wins, "the attack must fool the unshielded spoofs"
+    for row in wins:
+        assert row.result.verified and row.split == "test" and row.attack_type == "print"
+        png = decode_png((tmp_path / row.png).read_bytes())
+        assert SecretPixel()(png[None])[0] >= 0.5, "the PNG on disk is still called live"
+        original = faces.images[faces.meta["id"].tolist().index(row.image_id)]
+        assert (png != original).any(axis=-1).sum() <= 1, "one pixel changed"
+        side = decode_png((tmp_path / row.png.replace(".png", "_side.png")).read_bytes())
+        assert side.shape[0] >= 192 and side.shape[1] > 3 * side.shape[0]
+    assert all(r.iterations == 12 and r.population == 24 for r in rows)
+
+
+def test_rows_do_not_depend_on_how_images_are_sharded(tmp_path):
+    faces = faceset()
+    whole = run_attack_shard(SecretPixel(), faces, [100, 102, 104, 105], ATTACK, tmp_path / "a", seed=4)
+    split = (run_attack_shard(SecretPixel(), faces, [100, 102], ATTACK, tmp_path / "b", seed=4)
+             + run_attack_shard(SecretPixel(), faces, [104, 105], ATTACK, tmp_path / "b", seed=4))
+    for a, b in zip(whole, split, strict=True):
+        assert (a.image_id, a.result.success, a.result.queries) == (b.image_id, b.result.success, b.result.queries)
+        np.testing.assert_array_equal(a.result.perturbation, b.result.perturbation)
+
+
+def _rows(path) -> pd.DataFrame:
+    with ResultsStore(path / "results.sqlite") as store:
+        frame = store.attacks()
+    return frame.drop(columns=["wall_s"]).sort_values("image_id").reset_index(drop=True)
+
+
+def test_resume_after_a_failing_target_gives_the_rows_of_an_uninterrupted_run(tmp_path):
+    faces = faceset()
+    options = dict(attack=ATTACK, target_id="unit-model", split="test", seed=2, shard_size=3)
+    clean = attack_faceset(SecretPixel(), faces, run_dir=tmp_path / "clean", **options)
+    assert clean.jobs_run == 3 and clean.jobs_failed == 0 and clean.images == 8  # shards of 3, 3, 2
+    with ResultsStore(tmp_path / "clean" / "results.sqlite") as store:
+        jobs = store.jobs("attack")
+        first_shard = jobs[jobs["settings"].map(lambda s: s["shard"] == 0)]["result"].iloc[0]
+        shard0 = first_shard["queries"] + first_shard["verification_queries"]
+
+    # The endpoint fails once, early in the second shard: that shard is recorded and skipped, the third runs.
+    first = attack_faceset(FailingOnce(limit=shard0 + 30), faces, run_dir=tmp_path / "flaky", **options)
+    assert (first.jobs_run, first.jobs_failed, first.images) == (2, 1, 5)
+    with ResultsStore(tmp_path / "flaky" / "results.sqlite") as store:
+        failures = store.failures()
+        assert len(failures) == 1 and "shard 1" in failures["message"][0] and "503" in failures["message"][0]
+    second = attack_faceset(SecretPixel(), faces, run_dir=tmp_path / "flaky", **options)
+    assert (second.jobs_resumed, second.jobs_run, second.jobs_failed) == (2, 1, 0)
+    pd.testing.assert_frame_equal(_rows(tmp_path / "flaky"), _rows(tmp_path / "clean"))
+    assert (second.recall_before, second.recall_after) == (clean.recall_before, clean.recall_after)
+    assert clean.recall_before == 1.0 and clean.recall_after < 1.0
+
+
+def test_job_plan_names_each_shard_by_its_settings():
+    ids = [1, 2, 3, 4, 5]
+    plan = plan_attack_jobs(target_id="m", faceset_id="f", split="test", image_ids=ids, attack=ATTACK, seed=0,
+                            shard_size=2)
+    assert [j.image_ids for j in plan] == [(1, 2), (3, 4), (5,)]
+    again = plan_attack_jobs(target_id="m", faceset_id="f", split="test", image_ids=ids, attack=ATTACK, seed=0,
+                             shard_size=2)
+    assert [j.job_id for j in plan] == [j.job_id for j in again]
+    other = plan_attack_jobs(target_id="m", faceset_id="f", split="test", image_ids=ids,
+                             attack=PixelAttack(pixels=2, population=24, iterations=12), seed=0, shard_size=2)
+    assert not {j.job_id for j in plan} & {j.job_id for j in other}
+    assert plan[0].settings["pixels"] == 1 and plan[0].settings["image_ids"] == [1, 2]
+
+
+def test_image_selection():
+    faces = faceset()
+    spoofs = select_image_ids(faces, split="test")
+    assert spoofs == [100, 101, 102, 104, 105, 106, 108, 109]
+    assert len(select_image_ids(faces, split="test", labels="all")) == 10
+    sample = select_image_ids(faces, split="test", limit=3, seed=5)
+    assert len(sample) == 3 and set(sample) <= set(spoofs) and sample == sorted(sample)
+    assert sample == select_image_ids(faces, split="test", limit=3, seed=5)
+    with pytest.raises(AttackError):
+        select_image_ids(faces.select(faces.meta["label"] == "live"), split="test")
+
+
+def test_recall_summary_follows_the_paper():
+    frame = pd.DataFrame({"attack_type": ["print", "print", "print", "print", "bona_fide"],
+                          "p_live_before": [0.1, 0.2, 0.7, 0.3, 0.9],
+                          "success": [True, False, True, False, True]})
+    summary = recall_summary(frame)
+    assert summary["spoofs"] == 4
+    assert summary["recall_before"] == 0.75 and summary["recall_after"] == 0.5
+    assert summary["recall_drop"] == pytest.approx(0.25)
