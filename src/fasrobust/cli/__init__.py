@@ -9,6 +9,14 @@ from ..errors import FasrobustError
 from .app import app
 
 # Each import registers that stage's commands on `app` (stages add their module here).
+from . import inspect_cmd  # noqa: E402,F401
+from . import serve_cmd  # noqa: E402,F401
+from . import prepare_cmd  # noqa: E402,F401
+from . import train_cmd  # noqa: E402,F401
+from . import evaluate_cmd  # noqa: E402,F401
+from . import attack_cmd  # noqa: E402,F401
+from . import experiments_cmd  # noqa: E402,F401
+from . import report_cmd  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

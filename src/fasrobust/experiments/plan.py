@@ -1,0 +1,215 @@
+"""The plan: an ExperimentSpec expanded into jobs with deterministic ids and dependencies.
+
+    prepare (one per database) -> train (one per training setting) -> evaluate (one per model)
+                                                                   -> attack shards (per attack setting)
+
+A model is trained once per (database, augmentation, steps, seed) and reused by every study and
+every attack setting that names it. Attack settings that differ only in their iteration budget are
+merged into one attack at the largest budget: the attack is prefix-consistent per image seed, so the
+stored best-fitness trajectories give the result at every smaller budget (Fig. 4 costs no extra
+attack; `plan.json` records which budgets each merged attack serves).
+
+Attack shards need the FaceSet's image ids, so they are planned by `shard_jobs` once the database is
+prepared. A job's `settings` define its id (and are stored); its `inputs` are where the worker finds
+things in the run directory (paths relative to it), which do not change what the job computes."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ..attacks import create_attack
+from ..data.faceset import FaceSet
+from ..errors import ConfigError
+from .attack_job import plan_attack_jobs, select_image_ids
+from .spec import ATTACK_AXES, ExperimentSpec, Grid, ImageSelection, prepare_settings, train_settings
+from .store import job_id
+
+FACESETS_DIR = "facesets"
+MODELS_DIR = "models"
+#: TrainSettings that do not change the weights a run produces (they may differ on a resume).
+_NOT_IDENTITY = ("device", "threads", "eval_every", "checkpoint_every")
+#: The attack's own hyperparameters among a group's settings (the rest say which model and seed).
+ATTACK_SETTINGS = ("pixels", "population", "iterations", "f", "cr", "strategy")
+
+
+class JobKind(StrEnum):
+    PREPARE = "prepare"
+    TRAIN = "train"
+    EVALUATE = "evaluate"
+    ATTACK = "attack"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: JobKind
+    settings: dict[str, Any]  # what defines the job: hashed into its id, stored with its result
+    inputs: dict[str, Any]  # where the worker finds its inputs (relative to the run directory)
+    needs: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class AttackGroup:
+    """One attack setting on one model: becomes shard jobs once the database's FaceSet exists."""
+
+    key: str
+    database: str
+    prepare_job: str
+    train_job: str
+    settings: dict[str, Any]  # model identity + attack hyperparameters + seed (iterations = the largest)
+    inputs: dict[str, Any]
+    budgets: tuple[int, ...]  # every iteration budget the studies asked for (all <= settings['iterations'])
+    studies: tuple[str, ...]
+
+
+@dataclass
+class Plan:
+    spec: ExperimentSpec
+    jobs: dict[str, Job]  # prepare, train and evaluate jobs, in a valid order
+    groups: list[AttackGroup]
+    studies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # for plan.json
+
+    def describe(self) -> dict[str, Any]:
+        """What `plan.json` holds: every job before sharding, every attack group and which study
+        point each serves (the report maps a table cell or a curve point to stored rows with it)."""
+        return {
+            "spec": self.spec.name,
+            "jobs": [{"id": j.id, "kind": j.kind.value, "label": j.label, "needs": list(j.needs),
+                      "settings": j.settings, "inputs": j.inputs} for j in self.jobs.values()],
+            "attack_groups": [{"key": g.key, "database": g.database, "train_job": g.train_job,
+                               "settings": g.settings, "budgets": list(g.budgets), "studies": list(g.studies)}
+                              for g in self.groups],
+            "studies": self.studies,
+        }
+
+
+def make_plan(spec: ExperimentSpec) -> Plan:
+    jobs: dict[str, Job] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    studies: dict[str, list[dict[str, Any]]] = {}
+    prepare_jobs = {db.name: _prepare_job(spec, db.name) for db in spec.databases}
+    jobs.update({j.id: j for j in prepare_jobs.values()})
+    for study_name, grid in spec.study_grids().items():
+        points = studies.setdefault(study_name, [])
+        study = next(s for s in spec.studies if s.name == study_name)
+        for database in study.databases or [d.name for d in spec.databases]:
+            prepare = prepare_jobs[database]
+            for augment, steps, seed in itertools.product(grid.augment, grid.steps, grid.train_seed):
+                train, evaluate = _model_jobs(spec, prepare, database, augment, steps, seed)
+                jobs.setdefault(train.id, train)
+                jobs.setdefault(evaluate.id, evaluate)
+                for attack in _attack_points(grid):
+                    group = _group_entry(groups, prepare, train, attack, study_name)
+                    points.append({"database": database, "augment": augment, "steps": train.settings["steps"],
+                                   "train_seed": seed, "train_job": train.id, "evaluate_job": evaluate.id,
+                                   "attack": attack, "group": group["key"]})
+    merged = [_finish_group(g, spec.attack) for g in groups.values()]
+    return Plan(spec, _ordered(jobs), merged, studies)
+
+
+def _prepare_job(spec: ExperimentSpec, database: str) -> Job:
+    db = spec.database(database)
+    faceset_dir = db.faceset and str(Path(db.faceset).expanduser().resolve())
+    if db.prepare is not None:
+        root = db.prepare.get("root")
+        if root is not None and not Path(root).expanduser().is_absolute() and spec.data_root is None:
+            index = spec.databases.index(db)
+            raise ConfigError(f"databases.{index}.prepare.root: '{root}' is relative: give the folder that holds "
+                              "it with --data-root DIR (or data_root in the spec)")
+        faceset_dir = f"{FACESETS_DIR}/{db.name}"
+        ps = prepare_settings(db, Path(faceset_dir), spec.data_root)
+        # `out` and `workers` say where and how fast, not what: they stay out of the id.
+        settings = {"database": db.name, "prepare": ps.model_dump(mode="json", exclude={"out", "workers"})}
+    else:
+        settings = {"database": db.name, "faceset": faceset_dir}
+    return Job(job_id(JobKind.PREPARE, settings), JobKind.PREPARE, settings, {"faceset": faceset_dir},
+               label=f"prepare {db.name}")
+
+
+def _model_jobs(spec: ExperimentSpec, prepare: Job, database: str, augment: str, steps: int,
+                seed: int) -> tuple[Job, Job]:
+    steps = max(1, round(steps * spec.database(database).steps_scale))
+    ts = train_settings(spec, augment=augment, steps=steps, seed=seed)
+    ts = ts if isinstance(ts, dict) else ts.model_dump(mode="json")
+    identity = {k: v for k, v in ts.items() if k not in _NOT_IDENTITY}
+    settings = {"database": database, "prepare_job": prepare.id, "augment": augment, "steps": steps,
+                "train_seed": seed, "model": ts.get("model"), "train": identity}
+    train_id = job_id(JobKind.TRAIN, settings)
+    model_dir = f"{MODELS_DIR}/{database}/{augment}-{steps}steps-seed{seed}-{train_id[-8:]}"
+    inputs = {"faceset": prepare.inputs["faceset"], "model_dir": model_dir, "train": ts}
+    label = f"train {database} {augment} {steps} steps seed {seed}"
+    train = Job(train_id, JobKind.TRAIN, settings, inputs, (prepare.id,), label)
+    eval_settings = {**{k: settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
+                     "train_job": train_id, "options": dict(spec.evaluate)}
+    evaluate = Job(job_id(JobKind.EVALUATE, eval_settings), JobKind.EVALUATE, eval_settings,
+                   {"faceset": prepare.inputs["faceset"], "model_dir": model_dir, "options": dict(spec.evaluate)},
+                   (prepare.id, train_id), f"evaluate {database} {augment} {steps} steps seed {seed}")
+    return train, evaluate
+
+
+def _attack_points(grid: Grid) -> list[dict[str, Any]]:
+    axes = [getattr(grid, a) for a in ATTACK_AXES]
+    return [dict(zip(ATTACK_AXES, values, strict=True)) for values in itertools.product(*axes)]
+
+
+def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, train: Job, attack: Mapping[str, Any],
+                 study: str) -> dict[str, Any]:
+    """Attack points that differ only in iterations share one group (run once, at the largest)."""
+    without = {k: v for k, v in attack.items() if k != "iterations"}
+    key = job_id("group", {"train_job": train.id, **without})
+    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "train": train, "attack": without,
+                                    "budgets": set(), "studies": []})
+    entry["budgets"].add(int(attack["iterations"]))
+    if study not in entry["studies"]:
+        entry["studies"].append(study)
+    return entry
+
+
+def _finish_group(entry: dict[str, Any], attack_name: str) -> AttackGroup:
+    train: Job = entry["train"]
+    budgets = tuple(sorted(entry["budgets"]))
+    attack = dict(entry["attack"])
+    settings = {**{k: train.settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
+                "train_job": train.id, "attack": attack_name,
+                **{k: v for k, v in attack.items() if k != "attack_seed"},
+                "iterations": budgets[-1], "seed": attack["attack_seed"]}
+    inputs = {"faceset": train.inputs["faceset"], "model_dir": train.inputs["model_dir"]}
+    return AttackGroup(entry["key"], train.settings["database"], entry["prepare"].id, train.id, settings,
+                       inputs, budgets, tuple(entry["studies"]))
+
+
+def _ordered(jobs: dict[str, Job]) -> dict[str, Job]:
+    rank = {JobKind.PREPARE: 0, JobKind.TRAIN: 1, JobKind.EVALUATE: 2, JobKind.ATTACK: 3}
+    return {j.id: j for j in sorted(jobs.values(), key=lambda j: rank[j.kind])}
+
+
+# ----- attack shards, once the FaceSet exists ------------------------------------------------------
+def select_images(faceset: FaceSet, selection: ImageSelection) -> list[int]:
+    """FaceSet ids to attack (the same for every model of the database): see `select_image_ids`."""
+    return select_image_ids(faceset, split=selection.split, labels=selection.labels.value,
+                            limit=selection.limit, seed=selection.seed)
+
+
+def shard_jobs(group: AttackGroup, image_ids: list[int], selection: ImageSelection) -> list[Job]:
+    """One job per shard of `shard_size` images, named like `fasrobust attack` names its shards (the
+    model's train job is the target, the prepare job the FaceSet), so a shard's id names its images
+    and a changed selection never reuses a shard that attacked others. The stored settings add what
+    the report groups by (database, augmentation, steps, ...)."""
+    s = group.settings
+    attack = create_attack(s["attack"], **{k: s[k] for k in ATTACK_SETTINGS})
+    planned = plan_attack_jobs(target_id=group.train_job, faceset_id=group.prepare_job, split=selection.split,
+                               image_ids=image_ids, attack=attack, seed=s["seed"], shard_size=selection.shard_size)
+    jobs = []
+    for shard in planned:
+        settings = {**s, **shard.settings, "labels": selection.labels.value}
+        label = (f"attack {group.database} {s['augment']} {s['steps']} steps {s['pixels']} px "
+                 f"shard {shard.shard + 1}/{len(planned)}")
+        jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, dict(group.inputs),
+                        (group.prepare_job, group.train_job), label))
+    return jobs

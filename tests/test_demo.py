@@ -1,0 +1,42 @@
+"""`fasrobust demo` end to end on the SYNTHETIC sample database, with the demo preset shrunk further
+(fewer steps, images and generations) so the check takes a minute or two rather than the demo's
+several: prepare -> train (none, all) -> evaluate -> attack (1 and 9 pixels) -> report."""
+
+from __future__ import annotations
+
+import pytest
+
+from fasrobust.experiments.demo import demo_spec, run_demo
+from fasrobust.experiments.executors import create_executor
+from fasrobust.experiments.store import ResultsStore
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_demo_runs_the_whole_flow_and_ends_with_a_report(tmp_path):
+    base = demo_spec()
+    spec = demo_spec(
+        training={**base.training, "eval_every": 0, "checkpoint_every": 0},
+        grid={**base.grid.model_dump(), "steps": [20], "population": [10], "iterations": [3, 6]},
+        images={**base.images.model_dump(), "limit": 6, "shard_size": 3},
+        outputs={**base.outputs.model_dump(), "trajectory_images": 6},
+    )
+    assert spec.synthetic and spec.grid.augment == ["none", "all"] and spec.grid.pixels == [1, 9]
+    with create_executor(workers=0) as executor:
+        summary = run_demo(tmp_path / "demo", spec=spec, executor=executor)
+    assert summary.complete, (summary.failed, summary.blocked)
+    with ResultsStore(tmp_path / "demo" / "results.sqlite") as store:
+        jobs = store.jobs()
+        attacks = store.attacks()
+    assert sorted(jobs["kind"].value_counts().items()) == [("attack", 8), ("evaluate", 2), ("prepare", 1),
+                                                           ("train", 2)]
+    prepared = jobs[jobs["kind"] == "prepare"]["result"].iloc[0]
+    assert prepared["synthetic"] is True
+    assert sorted(attacks.groupby("pixels").size().items()) == [(1, 12), (9, 12)]
+    assert set(attacks["iterations"]) == {6}
+    assert summary.report is not None and summary.report.name == "index.html" and summary.report.is_file()
+    page = summary.report.read_text()
+    assert "synthetic" in page.lower()
+
+    again = run_demo(tmp_path / "demo", spec=spec, executor=create_executor(workers=0))
+    assert again.committed == 0 and again.skipped == summary.total, "a second demo resumes: nothing to redo"
