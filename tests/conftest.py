@@ -55,6 +55,10 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "lib
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = w - w % 2, h - h % 2
         stream.pix_fmt = "yuv420p"
+        if codec == "libx264":  # the sample writer's settings: one thread, no AVX-512, so encodes repeat exactly
+            from fasrobust.data.sample.writer import x264_options
+
+            stream.options = x264_options()
         for frame in frames:
             video_frame = av.VideoFrame.from_ndarray(frame[: stream.height, : stream.width], format="rgb24")
             container.mux(stream.encode(video_frame))
