@@ -57,7 +57,7 @@ def test_attack_prints_recall_stores_rows_and_writes_pngs_that_reverify(trained,
                              "--shard-size", 3, "--seed", 1)
     assert code == 0, err
     lines = dict(line.split(": ", 1) for line in out.splitlines() if line.startswith("recall"))
-    before, after, drop = (float(lines[k].rstrip("%")) for k in ("recall before", "recall after", "recall drop"))
+    before, after, drop = (float(lines[k].removesuffix(" points").rstrip("%")) for k in ("recall before", "recall after", "recall drop"))
     assert before == 100.0 and after < 100.0 and drop == pytest.approx(before - after, abs=0.02)
     with ResultsStore(run / "results.sqlite") as store:
         rows = store.attacks()

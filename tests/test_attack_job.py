@@ -160,4 +160,4 @@ def test_recall_summary_follows_the_paper():
     summary = recall_summary(frame)
     assert summary["spoofs"] == 4
     assert summary["recall_before"] == 0.75 and summary["recall_after"] == 0.5
-    assert summary["recall_drop"] == pytest.approx(0.25)
+    assert summary["recall_drop"] == pytest.approx(25.0)  # percentage points

@@ -104,10 +104,10 @@ def attack(
                                  labels=labels, limit=limit, seed=seed, shard_size=shard_size)
     typer.echo(f"images attacked: {summary.images} (spoof {summary.spoofs}), successes {summary.successes}, "
                f"not verified {summary.not_verified}, queries {summary.queries:,}")
-    for name, value in (("before", summary.recall_before), ("after", summary.recall_after),
-                        ("drop", summary.recall_drop)):
-        typer.echo(f"recall {name}: " + ("n/a (no spoof images attacked)" if summary.spoofs == 0
-                                         else f"{100 * value:.2f}%"))
+    for name, value in (("before", f"{100 * summary.recall_before:.2f}%"),
+                        ("after", f"{100 * summary.recall_after:.2f}%"),
+                        ("drop", f"{summary.recall_drop:.2f} points")):
+        typer.echo(f"recall {name}: " + ("n/a (no spoof images attacked)" if summary.spoofs == 0 else value))
     typer.echo(f"results: {Path(out) / 'results.sqlite'} ({summary.jobs_run} shard(s) run, "
                f"{summary.jobs_resumed} already done)")
     if summary.jobs_failed:

@@ -28,6 +28,7 @@ from ..attacks.visual import side_by_side
 from ..data.faceset import FaceSet
 from ..errors import AttackError, DataError, TargetError
 from ..labels import BONA_FIDE, Label
+from ..metrics import recall_drop, spoof_recall
 from ..progress import progress_bar
 from ..provenance import file_sha256
 from ..targets.base import QueryBudgetExceeded, Target
@@ -158,7 +159,7 @@ class AttackSummary:
     spoofs: int
     recall_before: float  # spoofs called spoof at 0.5 before the attack / spoofs attacked
     recall_after: float  # spoofs still called spoof after the attack / spoofs attacked
-    recall_drop: float
+    recall_drop: float  # percentage points, as the paper prints it (metrics.recall_drop)
     successes: int
     not_verified: int  # reported live by the search but not on the PNG re-check
     queries: int
@@ -171,9 +172,11 @@ def recall_summary(rows: pd.DataFrame) -> dict[str, float | int]:
     """The paper's recall before/after the attack and its drop, over the spoof rows of `rows`."""
     spoofs = rows[rows["attack_type"] != BONA_FIDE]
     n = len(spoofs)
-    before = float((spoofs["p_live_before"] < 0.5).mean()) if n else float("nan")
-    after = float((~spoofs["success"].astype(bool)).mean()) if n else float("nan")
-    return {"spoofs": n, "recall_before": before, "recall_after": after, "recall_drop": before - after}
+    if n == 0:
+        return {"spoofs": 0, "recall_before": float("nan"), "recall_after": float("nan"), "recall_drop": float("nan")}
+    before = spoof_recall(spoofs["p_live_before"].to_numpy(), np.zeros(n, dtype=bool))
+    after = float((~spoofs["success"].astype(bool)).mean())  # a verified success is a spoof called live
+    return {"spoofs": n, "recall_before": before, "recall_after": after, "recall_drop": recall_drop(before, after)}
 
 
 def attack_faceset(target: Target, faceset: FaceSet, *, attack: Attack, run_dir: str | Path, target_id: str,
