@@ -222,3 +222,24 @@ def test_worth_attacking_a_small_cnn_learns_it_well_but_not_perfectly(tmp_path):
     with torch.no_grad():
         accuracy = ((model(x_test).squeeze(1) >= 0).float() == y_test).float().mean().item()
     assert 0.7 <= accuracy <= 0.995, accuracy
+
+
+def _generate_in_daemon(root: str, queue) -> None:
+    try:
+        ensure_sample_database(Path(root), subjects=SUBJECTS, frames=FRAMES, workers=2)
+        queue.put("ok")
+    except BaseException as exc:  # reported to the test, which fails with it
+        queue.put(repr(exc))
+
+
+def test_generation_inside_a_job_worker_runs_in_process(tmp_path):
+    """`fasrobust run` executes prepare in daemonic worker processes, which may not start children."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    worker = context.Process(target=_generate_in_daemon, args=(str(tmp_path / "db"), queue), daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert queue.get(timeout=5) == "ok"
+    assert (tmp_path / "db" / "manifest.json").is_file()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..parallel import usable_workers
 from ..progress import progress_bar
 from .detect import Detector, DetectorName, create_detector
 from .detect.annotations import AnnotationDetector
@@ -81,7 +82,7 @@ def run_extractions(jobs: Sequence[Job], options: ExtractOptions, *, detector_op
             todo.append((recording, cache_file))
     info_file = jobs[0][1].parent / f"detector-{options.detector}.json" if jobs else None
     fallback = options.no_face is NoFacePolicy.ANNOTATION
-    workers = max(1, min(workers, len(todo)))
+    workers = max(1, min(usable_workers(workers), len(todo)))
     detector_options = _thread_share(options.detector, detector_options, workers)
     with progress_bar() as bar:
         task = bar.add_task("extracting faces", total=len(jobs), completed=outcome.cache_hits,

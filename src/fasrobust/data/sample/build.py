@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, DataError
+from ...parallel import usable_workers
 from ...progress import progress_bar
 from ...provenance import versions, write_json_atomic
 from .faces import MAX_SUBJECTS, load_portrait, subject_name
@@ -134,8 +135,8 @@ def _workers(requested: int | None, clips: int) -> int:
     if requested is not None:
         if not isinstance(requested, int) or requested < 1:
             raise ConfigError(f"sample database: workers must be a positive integer, got {requested!r}")
-        return requested
-    return 1 if clips < 40 else max(1, min(8, os.cpu_count() or 1))
+        return usable_workers(requested)
+    return 1 if clips < 40 else usable_workers(min(8, os.cpu_count() or 1))
 
 
 def _write_clips(
