@@ -243,3 +243,14 @@ def test_generation_inside_a_job_worker_runs_in_process(tmp_path):
     worker.join(timeout=300)
     assert queue.get(timeout=5) == "ok"
     assert (tmp_path / "db" / "manifest.json").is_file()
+
+
+def test_the_default_cache_replaces_a_copy_made_with_other_settings(tmp_path, monkeypatch):
+    """An upgrade that changes the defaults must not leave users with an error about their own cache."""
+    monkeypatch.setenv("FASROBUST_CACHE", str(tmp_path))
+    stale = ensure_sample_database(tmp_path / "elsewhere", subjects=SUBJECTS, frames=FRAMES, workers=1)
+    default = sample.default_root(subjects=SUBJECTS, frames=FRAMES + 1)
+    default.parent.mkdir(parents=True, exist_ok=True)
+    stale.rename(default)  # a cache entry whose manifest says frames=FRAMES, where FRAMES + 1 is asked
+    assert ensure_sample_database(subjects=SUBJECTS, frames=FRAMES + 1, workers=1) == default
+    assert json.loads((default / "manifest.json").read_text())["frames"] == FRAMES + 1

@@ -69,7 +69,13 @@ def ensure_sample_database(
     result does not depend on it: every clip has its own random stream.
     """
     settings = _settings(seed, subjects, frames)
-    root = default_root(**settings) if root is None else Path(root).expanduser()
+    if root is None:
+        root = default_root(**settings)
+        cached = _manifest(root)
+        # The cache is ours: a copy made by another fasrobust with other defaults is simply replaced.
+        force = force or (cached is not None and not _matches(cached, settings))
+    else:
+        root = Path(root).expanduser()
     found = _manifest(root)
     if found is not None and not force and _matches(found, settings):
         return root
