@@ -1,6 +1,6 @@
 """`prepare` end to end on a tiny Replay-Attack stand-in tree (exact real file names, `.face` files,
 videos of a real face photograph written by the test): counts, no-face statistics, unreadable files,
-resume from the cache, interruption, worker processes, the CLI."""
+resume from the cache, interruption, pruning the cache, worker processes, the CLI."""
 
 from __future__ import annotations
 
@@ -116,10 +116,10 @@ def test_unreadable_files_are_counted_and_the_run_goes_on_or_stops(tree, tmp_pat
 def test_a_rerun_reuses_the_cache_and_a_killed_run_resumes(tree, tmp_path, monkeypatch):
     out = tmp_path / "fs"
     first = prepare(settings(tree, out))
-    assert first.info["cache"] == {"hits": 0, "extracted": 12}
+    assert first.info["cache"] == {"hits": 0, "extracted": 12, "pruned": 0, "pruned_bytes": 0}
     images = np.array(first.images)
     again = prepare(settings(tree, out))
-    assert again.info["cache"] == {"hits": 12, "extracted": 0}
+    assert again.info["cache"] == {"hits": 12, "extracted": 0, "pruned": 0, "pruned_bytes": 0}
     np.testing.assert_array_equal(again.images, images)
     changed = prepare(settings(tree, out, size=24))  # other crop settings: nothing reusable
     assert changed.info["cache"]["hits"] == 0 and changed.images.shape[1] == 24
@@ -142,8 +142,52 @@ def test_a_rerun_reuses_the_cache_and_a_killed_run_resumes(tree, tmp_path, monke
     assert len(list((killed / ".cache").glob("*.npz"))) == 2
     monkeypatch.setattr(pool_module, "extract_recording", real)
     resumed = prepare(settings(tree, killed, seed=5))
-    assert resumed.info["cache"] == {"hits": 2, "extracted": 10}
+    assert resumed.info["cache"] == {"hits": 2, "extracted": 10, "pruned": 0, "pruned_bytes": 0}
     assert not list(tmp_path.glob(".killed.*")), "no temporary folder left behind"
+
+
+def _entries(out: Path) -> set[str]:
+    return {p.name for p in (out / ".cache").glob("*.npz")}
+
+
+def test_a_finished_run_prunes_the_cache_entries_it_did_not_use(tree, tmp_path, monkeypatch):
+    out = tmp_path / "fs"
+    prepare(settings(tree, out, frames_per_video=3))
+    three = _entries(out)
+    cache = out / ".cache"
+    (cache / "README.txt").write_text("the user's own note")  # not ours: never touched
+    (cache / "backup.npz").write_bytes(b"not one of our entries")
+    orphan = cache / f".{'0' * 32}.npz.k1ll3d"  # what a worker killed mid-write leaves
+    orphan.write_bytes(b"partial")
+    stale_bytes = sum((cache / name).stat().st_size for name in three) + len(b"partial")
+
+    two = prepare(settings(tree, out, frames_per_video=2))
+    assert two.info["cache"] == {"hits": 0, "extracted": 12, "pruned": 13, "pruned_bytes": stale_bytes}
+    assert len(_entries(out) - {"backup.npz"}) == 12 and not three & _entries(out) and not orphan.exists()
+    assert (cache / "README.txt").read_text() == "the user's own note" and (cache / "backup.npz").exists()
+    assert prepare(settings(tree, out, frames_per_video=2)).info["cache"] == {
+        "hits": 12, "extracted": 0, "pruned": 0, "pruned_bytes": 0}
+
+    # keep_cache: the other settings' entries stay, and switching back costs nothing
+    kept = prepare(settings(tree, out, frames_per_video=3, keep_cache=True))
+    assert kept.info["cache"]["pruned"] == 0 and len(_entries(out) - {"backup.npz"}) == 24
+    assert prepare(settings(tree, out, frames_per_video=2, keep_cache=True)).info["cache"]["hits"] == 12
+
+    # an interrupted run prunes nothing, though it used only two entries
+    before = _entries(out)
+    calls = {"n": 0}
+    real = pool_module.extract_recording
+
+    def dies_on_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pool_module, "extract_recording", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(settings(tree, out, frames_per_video=4))
+    assert before < _entries(out) and len(_entries(out) - before) == 2
 
 
 def test_two_worker_processes_give_the_same_faceset(tree, tmp_path):
@@ -186,6 +230,10 @@ def test_cli_prints_the_summary_and_one_line_errors(tree, tmp_path):
     assert done.stdout.strip() == str(out)
     assert "no face" in done.stderr and "train" in done.stderr
     assert FaceSet.load(out).counts()["train"] == {"live": 2, "spoof": 2}
+    entries = _entries(out)
+    kept = subprocess.run(cmd[:-4] + ["--frames", "3", "--keep-cache"], capture_output=True, text=True, timeout=120)
+    assert kept.returncode == 0, kept.stderr
+    assert entries < _entries(out)  # the 2-frame entries are still there beside the 3-frame ones
     failed = subprocess.run(cmd[:4] + ["--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2
     assert failed.stderr.strip().count("\n") == 0 and "fasrobust: error:" in failed.stderr

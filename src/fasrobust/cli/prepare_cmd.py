@@ -35,6 +35,9 @@ def prepare_command(
     seed: int = typer.Option(None, "--seed", help="Seed of the balanced sampling [0]."),
     workers: int = typer.Option(None, "--workers", "-w", help="Worker processes [1]."),
     on_error: str = typer.Option(None, "--on-error", help="Unreadable files: continue or stop [continue]."),
+    keep_cache: bool = typer.Option(None, "--keep-cache/--no-keep-cache",
+                                    help="Keep cached crops made with other settings or of changed files "
+                                         "(by default a finished run deletes them)."),
     reader_option: list[str] = typer.Option(None, "--reader-option", help="Reader option KEY=VALUE (repeatable)."),
 ) -> None:
     """Sample frames, find faces, crop and balance a database into a FaceSet."""
@@ -43,7 +46,7 @@ def prepare_command(
     given = {"database": database, "root": root, "out": out, "protocol": protocol, "frames_per_video": frames,
              "detector": detector, "no_face": no_face, "margin": margin, "border": border, "size": size,
              "images": images, "balance": balance, "allow_missing_class": allow_missing_class, "seed": seed,
-             "workers": workers, "on_error": on_error,
+             "workers": workers, "on_error": on_error, "keep_cache": keep_cache,
              "caps": None if caps is None else parse_caps(caps),
              "reader_options": _parse_pairs(reader_option) if reader_option else None}
     overrides = {k: v for k, v in given.items() if v is not None}
@@ -101,5 +104,8 @@ def _summary(info: dict[str, Any], counts: dict[str, dict[str, int]]) -> None:
                   f"{faces['no_face_previous_box']}, annotation {faces['no_face_annotation']})")
     console.print(f"recordings {rec['scanned']}: extracted {rec['extracted']}, from cache "
                   f"{info['cache']['hits']}, unreadable {rec['failed']}, unplaced files {rec['unplaced']}")
+    if info["cache"].get("pruned"):
+        console.print(f"cache: removed {info['cache']['pruned']} entries not used by this run "
+                      f"({info['cache']['pruned_bytes'] / 1e6:.1f} MB; --keep-cache keeps them)")
     for error in info.get("errors", [])[:5]:
         console.print(f"[yellow]unreadable:[/] {error['error']}")

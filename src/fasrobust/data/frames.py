@@ -14,6 +14,15 @@ frames are converted to RGB), since with centred indices the tail after the last
 1/(2N) of the clip and reaching the end is what reveals a truncated file. The frame count comes
 from the stream header, or from counting packets (no decoding) when the header has none.
 
+Frames come out upright, as a player shows them. Phone videos (CASIA-FASD, ROSE-Youtu, users' own
+clips) often store the sensor's pixels as coded and a display matrix (the container's rotation; old
+files' "rotate" tag) saying how to turn them; left as coded, a portrait face arrives sideways and
+the detector finds nothing. `read_frames` applies quarter turns and mirrors of the display matrix
+(or, without one, a legacy "rotate" stream tag, clockwise degrees) to every frame, records it in
+`Frames.orientation`, and says so in `Frames.notes` (e.g. "rotated 90 degrees clockwise per the
+video's display matrix"), which reach faceset.json. Any other angle is left as coded, with a note.
+Boxes a database ships (`.face` files) are in the coded frame: `Orientation.box` maps them.
+
 Still images pass through as frame 0. Images that are not 8-bit RGB (grayscale, RGBA, palette,
 16-bit) are converted to 8-bit RGB with a note under `ImagePolicy.CONVERT` (the default), or
 refused with a DataError under `ImagePolicy.REJECT`.
@@ -24,13 +33,16 @@ HDF5) raises a one-line DataError naming the file; the pipeline decides whether 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import DataError
+from .records import Box
 
 VIDEO_SUFFIXES = frozenset({".mov", ".avi", ".mp4", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 HDF5_SUFFIXES = frozenset({".hdf5", ".h5"})
@@ -52,14 +64,87 @@ class ImagePolicy(StrEnum):
     REJECT = "reject"  # anything but 8-bit RGB is a DataError
 
 
+@dataclass(frozen=True)
+class Orientation:
+    """How a video's coded pixels become the upright picture: swap the axes (transpose), then flip
+    rows (upside down) and/or columns (left-right). The eight combinations are every quarter turn
+    and mirror a display matrix can ask for; the default changes nothing."""
+
+    swap_axes: bool = False
+    flip_rows: bool = False
+    flip_columns: bool = False
+
+    @classmethod
+    def quarter_turns(cls, turns: int) -> Orientation:
+        """`turns` quarter turns counterclockwise (negative: clockwise)."""
+        swap, rows, columns = ((False, False, False), (True, True, False), (False, True, True),
+                               (True, False, True))[turns % 4]
+        return cls(swap, rows, columns)
+
+    @classmethod
+    def from_display_matrix(cls, matrix: Sequence[int]) -> Orientation | None:
+        """From FFmpeg's 3x3 display matrix (row-major int32, 16.16 fixed point), which maps a coded
+        pixel (x, y) to (a x + c y, b x + d y); None when it is not a quarter turn or mirror."""
+        a, b, c, d = (float(matrix[i]) for i in (0, 1, 3, 4))
+        straight, crossed = abs(a) + abs(d), abs(b) + abs(c)
+        if min(straight, crossed) > 1e-3 * max(straight, crossed):
+            return None  # an oblique angle
+        if crossed > straight:  # x' depends on y: the axes swap
+            return cls(True, flip_rows=b < 0, flip_columns=c < 0)
+        return cls(False, flip_rows=d < 0, flip_columns=a < 0)
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Orientation()
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """The upright (H, W, ...) image of a coded one."""
+        if self.is_identity:
+            return image
+        if self.swap_axes:
+            image = image.swapaxes(0, 1)
+        if self.flip_rows:
+            image = image[::-1]
+        if self.flip_columns:
+            image = image[:, ::-1]
+        return np.ascontiguousarray(image)
+
+    def box(self, box: Box, upright_shape: tuple[int, ...]) -> Box:
+        """A box given in the coded frame, in the upright frame of shape `upright_shape` (H, W, ...)."""
+        height, width = int(upright_shape[0]), int(upright_shape[1])
+        x, y, w, h = (box.y, box.x, box.h, box.w) if self.swap_axes else (box.x, box.y, box.w, box.h)
+        if self.flip_rows:
+            y = height - y - h
+        if self.flip_columns:
+            x = width - x - w
+        return Box(x, y, w, h)
+
+    def describe(self) -> str:
+        return _ORIENTATION_WORDS[(self.swap_axes, self.flip_rows, self.flip_columns)]
+
+
+_ORIENTATION_WORDS = {
+    (False, False, False): "kept as coded",
+    (True, True, False): "rotated 90 degrees counterclockwise",
+    (False, True, True): "rotated 180 degrees",
+    (True, False, True): "rotated 90 degrees clockwise",
+    (False, False, True): "mirrored left-right",
+    (False, True, False): "mirrored upside down",
+    (True, False, False): "transposed (mirrored about the main diagonal)",
+    (True, True, True): "transposed about the anti-diagonal",
+}
+
+
 @dataclass
 class Frames:
-    """The sampled frames of one recording: `images[i]` is frame `indices[i]` of `total`."""
+    """The sampled frames of one recording: `images[i]` is frame `indices[i]` of `total`, upright;
+    `orientation` is what turned the coded frames upright (see the module docstring)."""
 
     indices: list[int]
     images: list[np.ndarray]
     total: int
     notes: list[str] = field(default_factory=list)
+    orientation: Orientation = Orientation()
 
 
 def sample_indices(total: int, wanted: int) -> list[int]:
@@ -111,21 +196,23 @@ def _read_video(path: Path, wanted: int) -> Frames:
                 raise DataError("no decoder for this video's codec (unknown or unsupported codec)", path)
             total = stream.frames or _count_packets(container, stream)
         chosen = sample_indices(total, wanted)
-        decoded, images, indices = _decode(path, chosen)
+        run = _decode(path, chosen)
     except av.FFmpegError as exc:
         raise DataError(f"cannot decode video ({_ffmpeg_reason(exc)})", path) from None
-    if decoded == 0:
+    if run.decoded == 0:
         raise DataError("no frame of this video decodes", path)
-    if decoded >= total or indices == chosen:
-        return Frames(indices, images, total)
-    if decoded < TRUNCATED_SHARE * total:
-        raise DataError(f"truncated video: header says {total} frames, only {decoded} decode", path)
+    if run.decoded >= total or run.indices == chosen:
+        return Frames(run.indices, run.images, total, run.notes, run.orientation)
+    if run.decoded < TRUNCATED_SHARE * total:
+        raise DataError(f"truncated video: header says {total} frames, only {run.decoded} decode", path)
     # The header over-counted by a little: sample again over the frames that really exist.
+    decoded = run.decoded
     try:
-        _, images, indices = _decode(path, sample_indices(decoded, wanted))
+        run = _decode(path, sample_indices(decoded, wanted))
     except av.FFmpegError as exc:
         raise DataError(f"cannot decode video ({_ffmpeg_reason(exc)})", path) from None
-    return Frames(indices, images, decoded, [f"header says {total} frames, {decoded} decode"])
+    return Frames(run.indices, run.images, decoded, [*run.notes, f"header says {total} frames, {decoded} decode"],
+                  run.orientation)
 
 
 def _count_packets(container, stream) -> int:
@@ -134,22 +221,60 @@ def _count_packets(container, stream) -> int:
     return count
 
 
-def _decode(path: Path, indices: list[int]) -> tuple[int, list[np.ndarray], list[int]]:
-    """Decode from start to end, keeping `indices`. Returns (frames decoded, images, the indices found)."""
+class _Decoded(NamedTuple):
+    decoded: int  # frames that decoded
+    images: list[np.ndarray]  # the kept frames, upright
+    indices: list[int]  # the indices found of those asked for
+    orientation: Orientation
+    notes: list[str]
+
+
+def _decode(path: Path, indices: list[int]) -> _Decoded:
+    """Decode from start to end, keeping `indices` (turned upright)."""
     import av
 
     wanted = set(indices)
     images, found = [], []
     decoded = 0
+    orientation, notes = Orientation(), []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
             decoded = index + 1
             if index in wanted:
-                images.append(frame.to_ndarray(format="rgb24"))
+                if not found:  # one display matrix per stream: read it from the first kept frame
+                    orientation, notes = _orientation(frame, stream)
+                images.append(orientation.apply(frame.to_ndarray(format="rgb24")))
                 found.append(index)
-    return decoded, images, found
+    return _Decoded(decoded, images, found, orientation, notes)
+
+
+def _orientation(frame, stream) -> tuple[Orientation, list[str]]:
+    """The frame's display matrix, else the stream's legacy "rotate" tag; with a note unless identity."""
+    from av.sidedata.sidedata import Type
+
+    shape = f"coded {frame.width}x{frame.height}"
+    matrix = frame.side_data.get(Type.DISPLAYMATRIX)
+    if matrix is not None:
+        orientation = Orientation.from_display_matrix(np.frombuffer(bytes(matrix), dtype=np.int32))
+        if orientation is None:
+            return Orientation(), [f"the video's display matrix asks for a {frame.rotation}-degree rotation, "
+                                   f"not a quarter turn: frames kept as coded ({shape})"]
+        source = "the video's display matrix"
+    else:
+        tag = {key.lower(): value for key, value in stream.metadata.items()}.get("rotate")
+        try:
+            degrees = float(tag) if tag is not None else 0.0
+        except ValueError:
+            return Orientation(), [f"unreadable 'rotate' tag '{tag}' ignored"]
+        if degrees % 90:
+            return Orientation(), [f"'rotate' tag of {tag} degrees is not a quarter turn: frames kept as coded"]
+        orientation = Orientation.quarter_turns(-int(degrees) // 90)  # the tag counts clockwise
+        source = f"the video's 'rotate' tag ({tag})"
+    if orientation.is_identity:
+        return orientation, []
+    return orientation, [f"{orientation.describe()} per {source} ({shape})"]
 
 
 def _ffmpeg_reason(exc: Exception) -> str:

@@ -6,6 +6,13 @@ mtime, so a re-run or a run resumed after a kill redoes only what is missing) ->
 -> `FaceSet.write` (atomic) with faceset.json recording the resolved settings, the detector, the
 no-face statistics, every unreadable file, the input fingerprint and the package versions.
 
+Once the FaceSet is written, cache entries this run did not use (other settings, files that changed
+since, an older cache format) are deleted, so the cache holds one entry per recording rather than
+growing with every change of settings; faceset.json's "cache" counts them ("pruned", "pruned_bytes").
+`keep_cache` keeps them all (for switching back and forth between settings). A run that fails or is
+interrupted never prunes, and only our own files are touched (`<key>.npz` entries and the temporary
+files of their atomic writes); anything else a user puts in `.cache` stays.
+
 The input fingerprint hashes each file's relative name, size and modification time (not its bytes:
 hashing a 10 GB database would cost more than preparing it); a changed file changes it.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +46,9 @@ from .records import Recording, Split
 
 SAMPLE_DATABASE = "sample"
 CACHE_DIR = ".cache"
+#: Our files in CACHE_DIR: a `<key>.npz` entry, or the `.<key>.npz.<random>` temporary file of its
+#: atomic write (left behind only when a worker is killed mid-write).
+_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.npz|\.[0-9a-f]{32}\.npz\.\w+")
 
 
 class OnError(StrEnum):
@@ -68,6 +79,9 @@ class PrepareSettings(Settings):
     seed: int = 0
     workers: int = Field(1, ge=1, le=256)
     on_error: OnError = OnError.CONTINUE
+    # Keep cache entries this run did not use instead of pruning them. Housekeeping, not content:
+    # left out of dumps, so it changes neither faceset.json's settings nor an experiment's job ids.
+    keep_cache: bool = Field(False, exclude=True)
 
     @field_validator("root")
     @classmethod
@@ -97,12 +111,13 @@ def scan_database(settings: PrepareSettings) -> tuple[list[Recording], list[Any]
     """The reader's recordings, the files it could not place, the root, and whether it is synthetic."""
     from .readers import get_reader
 
-    name, root, synthetic = settings.database, settings.root, False
-    if name == SAMPLE_DATABASE:
-        from .sample import ensure_sample_database
+    name, root, synthetic, options = settings.database, settings.root, False, settings.reader_options
+    if name == SAMPLE_DATABASE:  # reader options choose what to generate; the layout is Replay-Attack's
+        from .sample import open_sample_database
 
-        root, name, synthetic = Path(ensure_sample_database(settings.root)), "replay-attack", True
-    scan = get_reader(name, **settings.reader_options).scan(Path(root), protocol=settings.protocol)
+        root, name, synthetic = open_sample_database(settings.root, options), "replay-attack", True
+        options = {}
+    scan = get_reader(name, **options).scan(Path(root), protocol=settings.protocol)
     if not scan.recordings:
         raise DataError(f"no recordings found for database '{settings.database}'"
                         + (f" (protocol {settings.protocol})" if settings.protocol else ""), root)
@@ -137,20 +152,25 @@ def prepare_recordings(settings: PrepareSettings, recordings: Sequence[Recording
                  "before": FaceSet(images, meta, {}).counts(), "warnings": warnings}
     meta = meta.iloc[keep].reset_index(drop=True)
     meta["id"] = np.arange(len(meta))
+    stale = [] if settings.keep_cache else _unused_cache_files(cache, {file.name for _, file in jobs})
+    cache_info = {"hits": outcome.cache_hits, "extracted": outcome.extracted, "pruned": len(stale),
+                  "pruned_bytes": sum(size for _, size in stale)}
     info = _info(settings, detector.value, outcome, balancing, fingerprints, len(recordings), unplaced,
-                 root, synthetic)
+                 root, synthetic, cache_info)
     faces = FaceSet(np.ascontiguousarray(images[keep]), meta, info)
     if len(faces) == 0:
         first = f", e.g. {outcome.errors[0]['error']}" if outcome.errors else ""
         raise DataError(f"no face crops were produced ({len(outcome.errors)} unreadable recording(s){first})",
                         settings.out)
     faces.write(settings.out, keep=(CACHE_DIR,))
+    for path, _ in stale:  # only now that the FaceSet is written: a failed run keeps every entry
+        path.unlink(missing_ok=True)
     return FaceSet.load(settings.out)
 
 
 def _info(settings: PrepareSettings, detector: str, outcome: PoolOutcome, balancing: dict[str, Any],
           fingerprints: Sequence[str], scanned: int, unplaced: Sequence[Any], root: Path | None,
-          synthetic: bool) -> dict[str, Any]:
+          synthetic: bool, cache: dict[str, int]) -> dict[str, Any]:
     """faceset.json (FaceSet.write adds counts, image size and the environment)."""
     return {
         "database": settings.database,
@@ -170,11 +190,22 @@ def _info(settings: PrepareSettings, detector: str, outcome: PoolOutcome, balanc
         "errors": outcome.errors,
         "notes": _notes(outcome.extractions),
         "balance": balancing,
-        "cache": {"hits": outcome.cache_hits, "extracted": outcome.extracted},
+        "cache": cache,
         "input_fingerprint": {"method": "sha256 of relative name, size, mtime per file",
                               "files": len(fingerprints),
                               "sha256": hashlib.sha256("\n".join(fingerprints).encode()).hexdigest()},
     }
+
+
+def _unused_cache_files(cache: Path, used: set[str]) -> list[tuple[Path, int]]:
+    """Our files in `cache` (see _CACHE_FILE) that are not among `used`, with their sizes."""
+    if not cache.is_dir():
+        return []
+    unused = []
+    for path in sorted(cache.iterdir()):
+        if _CACHE_FILE.fullmatch(path.name) and path.name not in used and path.is_file():
+            unused.append((path, path.stat().st_size))
+    return unused
 
 
 def _check_out(out: Path) -> None:

@@ -19,6 +19,7 @@ from .build import (
     SAMPLE_DATABASE_VERSION,
     default_root,
     ensure_sample_database,
+    open_sample_database,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "SAMPLE_DATABASE_VERSION",
     "default_root",
     "ensure_sample_database",
+    "open_sample_database",
 ]

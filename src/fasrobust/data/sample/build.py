@@ -98,6 +98,38 @@ def ensure_sample_database(
     return root
 
 
+def open_sample_database(root: str | Path | None = None, options: dict[str, Any] | None = None) -> Path:
+    """The sample database `prepare --database sample` reads.
+
+    options (`seed`, `subjects`, `frames`; from `--reader-option KEY=VALUE`, so strings of digits are
+    accepted) choose what to generate. Without options, an explicit root that already holds a complete
+    sample database of this version is used as it is, whatever it was generated with (the user made it
+    on purpose, e.g. with more subjects); an empty or missing root gets the default database."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - {"seed", "subjects", "frames"})
+    if unknown:
+        raise ConfigError(f"reader_options: the sample database takes seed, subjects and frames, not {unknown[0]!r}")
+    chosen = {key: _integer(key, value) for key, value in options.items()}
+    if root is not None and not chosen:
+        found = _manifest(Path(root).expanduser())
+        if found is not None and found.get("version") == SAMPLE_DATABASE_VERSION and _complete(found):
+            return Path(root).expanduser()
+    return ensure_sample_database(root, **chosen)
+
+
+def _integer(key: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"reader_options: {key} of the sample database must be an integer, got {value!r}")
+
+
+def _complete(manifest: dict[str, Any]) -> bool:
+    subjects = manifest.get("subjects")
+    return isinstance(subjects, int) and len(manifest.get("clips", ())) == subjects * CLIPS_PER_SUBJECT
+
+
 def default_root(*, seed: int = 0, subjects: int = DEFAULT_SUBJECTS, frames: int = DEFAULT_FRAMES) -> Path:
     cache = os.environ.get("FASROBUST_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "fasrobust"
@@ -269,7 +301,7 @@ def _matches(manifest: dict[str, Any], settings: dict[str, int]) -> bool:
     return (
         manifest.get("version") == SAMPLE_DATABASE_VERSION
         and all(manifest.get(k) == v for k, v in settings.items())
-        and len(manifest.get("clips", ())) == (settings["subjects"] * CLIPS_PER_SUBJECT)
+        and _complete(manifest)
     )
 
 
