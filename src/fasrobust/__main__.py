@@ -1,3 +1,6 @@
+"""`python -m fasrobust`, the same as the `fasrobust` command."""
+
 from .cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawn-context worker re-imports the parent's main module
+    main()

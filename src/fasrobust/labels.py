@@ -5,8 +5,10 @@ image is its spoof confidence, 1 - P(live)."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Label(StrEnum):
@@ -33,4 +35,6 @@ BONA_FIDE = "bona_fide"
 
 def is_live(labels) -> np.ndarray:
     """Boolean array, True where the label is LIVE. Accepts Labels or their string values."""
+    import numpy as np  # here: the CLI imports this leaf (through the readers) and must start fast
+
     return np.array([Label(x) is Label.LIVE for x in labels], dtype=bool)

@@ -1,13 +1,51 @@
-"""The `fasrobust` Typer application; each stage's commands live in their own module of this package."""
+"""The `fasrobust` Typer application; each stage's commands live in their own module of this package.
+
+Command modules import only light modules at the top (Typer, the Enums of `fasrobust.choices`, the
+reader registry) and import torch, models, training, attacks, experiments and report inside the
+command that runs: `fasrobust --help` then starts fast, and so does every spawn-context worker of
+`prepare --workers`, which re-imports this package (tests/test_cli_startup.py checks it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from .. import __version__
 
-app = typer.Typer(
+
+class _FlagsWithoutType:
+    """Typer's rich help prints a value type after every option, flags included (`--help <bool>`);
+    its plain help, like click's, prints none for an option that takes no value. An empty metavar
+    is a flag's type for both."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperOption) and (param.is_flag or param.count) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_FlagsWithoutType, TyperCommand):
+    pass
+
+
+class _Group(_FlagsWithoutType, TyperGroup):
+    pass
+
+
+class _App(typer.Typer):
+    """A Typer whose commands (and itself) print flags without a type in their help."""
+
+    def command(self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
+        return super().command(name, cls=cls or _Command, **kwargs)
+
+
+app = _App(
     name="fasrobust",
+    cls=_Group,
     help="How far can a face anti-spoofing model be fooled by a few pixels? "
     "prepare -> train -> evaluate -> attack -> report, or all of it with `demo`.",
     no_args_is_help=True,

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..models.freeze import FreezePolicy
-from ..training.train_settings import DeviceChoice, OptimizerName, TrainSettings
+from ..choices import DeviceChoice, FreezePolicy, OptimizerName
 from .app import app
 
 
@@ -34,6 +33,7 @@ def train_command(
 ) -> None:
     """Train a face anti-spoofing model on a FaceSet's train split; prints the run directory."""
     from ..data.faceset import FaceSet
+    from ..training.train_settings import TrainSettings
     from ..training.trainer import train
 
     overrides = {key: value for key, value in {

@@ -17,27 +17,12 @@ a policy is asked for explicitly (random filters that never train would only hur
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from torch import nn
 
+from ..choices import FreezePolicy  # defined in a leaf so the CLI's --freeze needs no torch
 from ..errors import ConfigError
 
-
-class FreezePolicy(StrEnum):
-    NONE = "none"
-    LUCENA_3CONV = "lucena-3conv"
-    KERAS_BLOCKS12 = "keras-blocks12"
-    FTWEIGHTS_7CONV = "ftweights-7conv"
-    ALL_CONV = "all-conv"
-
-    @classmethod
-    def parse(cls, value: str | FreezePolicy) -> FreezePolicy:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ConfigError(f"unknown freeze policy {value!r} (known: {', '.join(p.value for p in cls)})") \
-                from None
+__all__ = ["DEFAULT_FREEZE", "FreezePolicy", "apply_freeze", "frozen_prefix"]
 
 
 DEFAULT_FREEZE = FreezePolicy.FTWEIGHTS_7CONV

@@ -3,42 +3,17 @@ Defaults are the paper's Table 2 (SGD, lr 1e-3, momentum 0.9, batch 64) and its 
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
+# The Enums live in a leaf so CLI options can use them without torch; importable from here as before.
+from ..choices import AmpChoice, DeviceChoice, FreezePolicy, OptimizerName, PreprocessingChoice
 from ..errors import ConfigError
-from ..models.freeze import FreezePolicy
 from ..models.registry import list_models
 from ..settings import Settings
 from .augment import AugmentSetting
-
-
-class OptimizerName(StrEnum):
-    SGD = "sgd"
-    ADAM = "adam"
-
-
-class DeviceChoice(StrEnum):
-    AUTO = "auto"  # CUDA when present, else CPU
-    CPU = "cpu"
-    CUDA = "cuda"
-
-
-class AmpChoice(StrEnum):
-    AUTO = "auto"  # bf16 (fp16 on GPUs without bf16) autocast on CUDA, full precision on CPU
-    OFF = "off"
-    BF16 = "bf16"
-    FP16 = "fp16"
-
-
-class PreprocessingChoice(StrEnum):
-    AUTO = "auto"  # 'imagenet' with ImageNet weights, else 'lucena'
-    LUCENA = "lucena"
-    IMAGENET = "imagenet"
-
 
 #: Settings that may change when a run is resumed; all others must match the saved state.
 RESUMABLE_CHANGES = frozenset({"steps", "eval_every", "checkpoint_every", "device", "threads"})

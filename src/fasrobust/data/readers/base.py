@@ -13,13 +13,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import ConfigError, DataError
 from ...settings import Settings
 from ..records import Recording
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VIDEO_SUFFIXES = frozenset({".mov", ".avi", ".mp4", ".mkv", ".webm"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -35,6 +36,8 @@ class ScanResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per recording: source, path, label, attack_type, subject, split, annotations, extras..."""
+        import pandas as pd  # here, not at the top: `fasrobust inspect --help` needs the readers, not pandas
+
         rows = [
             {"source": r.source, "path": str(r.path), "label": r.label.value, "attack_type": r.attack_type,
              "subject": r.subject, "split": r.split.value, "database": r.database,
