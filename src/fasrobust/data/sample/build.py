@@ -32,8 +32,8 @@ from .scene import FRAME_SIZE, live_clip
 from .writer import FPS, write_face_file, write_video
 
 #: Bump when anything changes what is generated; cached copies of other versions are not reused.
-SAMPLE_DATABASE_VERSION = 1
-DEFAULT_SUBJECTS = 15
+SAMPLE_DATABASE_VERSION = 2
+DEFAULT_SUBJECTS = 45
 DEFAULT_FRAMES = 12
 MANIFEST = "manifest.json"
 NAME = "fasrobust-sample"

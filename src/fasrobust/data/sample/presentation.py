@@ -19,7 +19,7 @@ from .replay_attack import DEVICES, ScreenStyle, emission, screen_body, show
 from .scene import FRAME_SIZE, Clip, Lighting, illumination, live_clip, room
 
 #: Range of the attacker's quality; the calibration of the database's difficulty (see the tests).
-QUALITY = (0.0, 0.35)
+QUALITY = (0.0, 0.25)
 
 
 def attack_clip(
