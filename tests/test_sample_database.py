@@ -254,3 +254,19 @@ def test_sample_reader_options_choose_what_is_generated(database, tmp_path):
         sample.open_sample_database(tmp_path / "other", {"subjects": "many"})
     with pytest.raises(DataError, match="made with"):  # explicit options that differ never overwrite
         sample.open_sample_database(database, {"subjects": str(SUBJECTS + 3), "frames": str(FRAMES)})
+
+
+@pytest.mark.slow
+def test_every_subjects_face_box_is_where_mtcnn_finds_it():
+    """The same check for all 45 default subjects (the 42 LFW faces included, whose box is one rule for
+    all crops): the first frame of one live clip each, rendered without writing a video."""
+    mtcnn = pytest.importorskip("mtcnn")
+    detector = mtcnn.MTCNN()
+    ious = {}
+    for spec in plan(sample.DEFAULT_SUBJECTS):
+        if spec.number != 0:  # the first live clip of each subject
+            continue
+        clip, _ = render_clip(spec, 0, 1)
+        found = [d["box"] for d in detector.detect_faces(clip.frames[0]) if d["confidence"] > 0.9]
+        ious[spec.subject] = max((_iou(clip.boxes[0], np.asarray(box)) for box in found), default=0.0)
+    assert len(ious) == sample.DEFAULT_SUBJECTS and min(ious.values()) > 0.4, ious
