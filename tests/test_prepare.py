@@ -125,6 +125,21 @@ def test_a_rerun_reuses_the_cache_and_a_killed_run_resumes(tree, tmp_path, monke
     assert changed.info["cache"]["hits"] == 0 and changed.images.shape[1] == 24
 
     # A run killed after two recordings leaves no FaceSet, only the two cached recordings.
+    real = _interrupt_third_extraction(monkeypatch)
+    killed = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        prepare(settings(tree, killed, seed=5))
+    assert not (killed / "faceset.json").exists() and not (killed / "images.npy").exists()
+    assert len(list((killed / ".cache").glob("*.npz"))) == 2
+    monkeypatch.setattr(pool_module, "extract_recording", real)
+    resumed = prepare(settings(tree, killed, seed=5))
+    assert resumed.info["cache"] == {"hits": 2, "extracted": 10, "pruned": 0, "pruned_bytes": 0}
+    assert not list(tmp_path.glob(".killed.*")), "no temporary folder left behind"
+
+
+def _interrupt_third_extraction(monkeypatch):
+    """The third recording's extraction raises KeyboardInterrupt, as a Ctrl-C would; returns the real
+    function, to put back."""
     calls = {"n": 0}
     real = pool_module.extract_recording
 
@@ -135,15 +150,7 @@ def test_a_rerun_reuses_the_cache_and_a_killed_run_resumes(tree, tmp_path, monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pool_module, "extract_recording", dies_on_third)
-    killed = tmp_path / "killed"
-    with pytest.raises(KeyboardInterrupt):
-        prepare(settings(tree, killed, seed=5))
-    assert not (killed / "faceset.json").exists() and not (killed / "images.npy").exists()
-    assert len(list((killed / ".cache").glob("*.npz"))) == 2
-    monkeypatch.setattr(pool_module, "extract_recording", real)
-    resumed = prepare(settings(tree, killed, seed=5))
-    assert resumed.info["cache"] == {"hits": 2, "extracted": 10, "pruned": 0, "pruned_bytes": 0}
-    assert not list(tmp_path.glob(".killed.*")), "no temporary folder left behind"
+    return real
 
 
 def _entries(out: Path) -> set[str]:
@@ -175,16 +182,7 @@ def test_a_finished_run_prunes_the_cache_entries_it_did_not_use(tree, tmp_path, 
 
     # an interrupted run prunes nothing, though it used only two entries
     before = _entries(out)
-    calls = {"n": 0}
-    real = pool_module.extract_recording
-
-    def dies_on_third(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pool_module, "extract_recording", dies_on_third)
+    _interrupt_third_extraction(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         prepare(settings(tree, out, frames_per_video=4))
     assert before < _entries(out) and len(_entries(out) - before) == 2
