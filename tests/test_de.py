@@ -10,7 +10,7 @@ from scipy.optimize import differential_evolution
 from scipy.stats import ks_2samp
 
 from fasrobust.attacks import rng
-from fasrobust.attacks.de import BatchedDE, DEConfig, Step, Strategy, minimize
+from fasrobust.attacks.de import BatchedDE, DEConfig, Step, Strategy, _argsort_rows, minimize
 from fasrobust.errors import AttackError
 
 
@@ -70,6 +70,28 @@ def test_start_population_is_a_latin_hypercube():
     for p in range(2):
         for d in range(5):
             assert sorted(strata[p, :, d].tolist()) == list(range(16)), "one point per stratum"
+
+
+@pytest.mark.parametrize("numpy_paths", [True, False], ids=["cpu-numpy", "device-torch"])
+def test_fast_random_paths_draw_exactly_the_defined_numbers(monkeypatch, numpy_paths):
+    monkeypatch.setattr(rng, "NUMPY_FAST_PATHS", numpy_paths)
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.randint(-2**63, 2**63 - 1, (6,), dtype=torch.int64, generator=gen)
+    generation = torch.tensor([0, 1, 7, 2**20, 2**26 - 1, 3])
+    for stream, shape in [(0, (5, 300)), (5, (1,)), (2, (20000, 7))]:  # the last one spans several CPU pieces
+        slot = torch.arange(int(np.prod(shape)))
+        expected = rng.uniform_at(keys.view(6, 1), generation.view(6, 1), stream, slot)
+        assert torch.equal(rng.uniform(keys, generation, stream, shape).view(6, -1), expected)
+        problem = torch.randint(0, 6, (70000,), generator=gen)
+        where = torch.randint(0, len(slot), (70000,), generator=gen)
+        assert torch.equal(rng.uniform_pairs(keys, generation, stream, problem, slot[where]), expected[problem, where])
+
+
+def test_start_population_sorts_exactly_like_torch():
+    u = rng.uniform(rng.problem_keys(2, range(4)), torch.zeros(4, dtype=torch.int64), 0, (3, 400))
+    assert torch.equal(_argsort_rows(u), u.argsort(dim=-1))
+    ties = torch.tensor([[0.5, 0.25, 0.5, 0.0, 0.25]], dtype=torch.float64)
+    assert _argsort_rows(ties).tolist() == [[3, 1, 4, 0, 2]], "ties in column order, deterministically"
 
 
 def test_mutation_indices_are_distinct_and_exclude_the_parent():

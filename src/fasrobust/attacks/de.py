@@ -149,9 +149,10 @@ class BatchedDE:
         """(k, P, D): in every dimension, one point in each of P equal strata, strata shuffled."""
         pop, dim = self.config.population, self.dim
         zero = torch.zeros(len(keys), dtype=torch.int64, device=self.device)
-        order = rng.uniform(keys, zero, _Stream.LHS_ORDER, (dim, pop)).argsort(dim=-1)
-        jitter = rng.uniform(keys, zero, _Stream.LHS_JITTER, (dim, pop))
-        return ((order + jitter) / pop).transpose(1, 2).to(self.dtype)
+        order = _argsort_rows(rng.uniform(keys, zero, _Stream.LHS_ORDER, (dim, pop)))
+        unit = rng.uniform(keys, zero, _Stream.LHS_JITTER, (dim, pop)).add_(order).div_(pop)  # (order + jitter) / P
+        out = torch.empty(len(keys), pop, dim, dtype=self.dtype, device=self.device)
+        return out.copy_(unit.transpose(1, 2))  # transpose and narrow in one pass, into a contiguous tensor
 
     def _trials(self, population: torch.Tensor, energy: torch.Tensor, keys: torch.Tensor,
                 generation: torch.Tensor) -> torch.Tensor:
@@ -162,26 +163,38 @@ class BatchedDE:
         low, high = cfg.f_range
         f = low if low == high else (
             low + (high - low) * rng.uniform(keys, generation, _Stream.DITHER, (1, 1))).to(self.dtype)
-        # One gather for all three picks: (k, P, 3, D).
-        members = population.gather(1, picks.view(k, pop * 3, 1).expand(k, pop * 3, dim)).view(k, pop, 3, dim)
+        # The picked members, gathered as whole rows of the (k*P, D) populations: (k, picks, P, D), so
+        # each pick's (P, D) block is contiguous for the arithmetic below.
+        used = 3 if cfg.strategy is Strategy.RAND1 else 2
+        offset = torch.arange(0, k * pop, pop, device=self.device).view(k, 1, 1)
+        rows = (picks[..., :used].transpose(1, 2) + offset).reshape(-1)
+        members = population.reshape(k * pop, dim).index_select(0, rows).view(k, used, pop, dim)
+        # In place, with the same roundings as `base + f * (r_a - r_b)`.
+        mutant = (members[:, used - 2] - members[:, used - 1]).mul_(f)
         if cfg.strategy is Strategy.RAND1:
-            mutant = members[:, :, 0] + f * (members[:, :, 1] - members[:, :, 2])
+            mutant.add_(members[:, 0])
         else:
-            best = population[torch.arange(k, device=self.device), energy.argmin(dim=1)].unsqueeze(1)
-            mutant = best + f * (members[:, :, 0] - members[:, :, 1])
+            mutant.add_(population[torch.arange(k, device=self.device), energy.argmin(dim=1)].unsqueeze(1))
         if cfg.cr < 1.0:
             take = rng.uniform(keys, generation, _Stream.CROSSOVER, (pop, dim)) < cfg.cr
             forced = (rng.uniform(keys, generation, _Stream.FORCED, (pop, 1)) * dim).long()
             take.scatter_(2, forced, True)
             mutant = torch.where(take, mutant, population)
-        which = ((mutant < 0) | (mutant > 1)).nonzero(as_tuple=True)
-        if len(which[0]):
-            # Redraw only where needed: the counter of a reset is its (member, coordinate) position,
-            # so it does not matter how many other coordinates happened to leave the cube.
-            slot = which[1] * dim + which[2]
-            mutant[which] = rng.uniform_at(keys[which[0]], generation[which[0]], _Stream.BOUNDS,
-                                           slot).to(self.dtype)
+        self._redraw_outside(mutant, keys, generation)
         return mutant
+
+    def _redraw_outside(self, mutant: torch.Tensor, keys: torch.Tensor, generation: torch.Tensor) -> None:
+        """Bound handling, in place: redraw only the coordinates that left [0, 1]. The counter of a
+        reset is its (member, coordinate) position, so it does not matter how many others left."""
+        outside = (mutant < 0).logical_or_(mutant > 1)
+        where = _flat_nonzero(outside)
+        if len(where) == 0:
+            return
+        per_problem = mutant[0].numel()
+        problem = where // per_problem
+        slot = where - problem * per_problem  # member * D + coordinate
+        values = rng.uniform_pairs(keys, generation, _Stream.BOUNDS, problem, slot)
+        mutant.view(-1).index_copy_(0, where, values.to(self.dtype))
 
     def _distinct_indices(self, u: torch.Tensor) -> torch.Tensor:
         """(k, P, 3) uniforms -> member indices r1, r2, r3, distinct and != the member's own index.
@@ -189,18 +202,18 @@ class BatchedDE:
         and step over the excluded indices in ascending order (kept sorted with min/max, no sort op)."""
         pop = u.shape[1]
         own = torch.arange(pop, device=u.device).view(1, pop)
-        r1 = (u[..., 0] * (pop - 1)).long()
+        # All three ranks in one multiply (the same products as one column at a time); then fixed up in place.
+        picks = (u * torch.tensor([pop - 1, pop - 2, pop - 3], dtype=u.dtype, device=u.device)).long()
+        r1, r2, r3 = picks.unbind(dim=-1)
         r1 += r1 >= own
         low, high = torch.minimum(own, r1), torch.maximum(own, r1)
-        r2 = (u[..., 1] * (pop - 2)).long()
         r2 += r2 >= low
         r2 += r2 >= high
         first, last = torch.minimum(low, r2), torch.maximum(high, r2)
-        middle = own + r1 + r2 - first - last
-        r3 = (u[..., 2] * (pop - 3)).long()
+        middle = torch.maximum(low, torch.minimum(high, r2))  # the middle one of three distinct values
         for excluded in (first, middle, last):
             r3 += r3 >= excluded
-        return torch.stack([r1, r2, r3], dim=-1)
+        return picks
 
     def _check_fitness(self, fitness: torch.Tensor, k: int) -> torch.Tensor:
         fitness = torch.as_tensor(fitness, device=self.device).to(torch.float64)  # ties decided in float64
@@ -209,6 +222,29 @@ class BatchedDE:
         if torch.isnan(fitness).any():
             raise ValueError("objective returned NaN fitness")
         return fitness
+
+
+def _argsort_rows(u: torch.Tensor) -> torch.Tensor:
+    """`u.argsort(dim=-1)` for uniforms of `rng` (multiples of 2**-53 in [0, 1)).
+
+    On a CPU, torch sorts short rows several times slower than numpy, so numpy sorts there. Each value
+    becomes the integer (value * 2**53) * 2**b + its column, all distinct, so numpy's sort is exact and
+    deterministic. The order equals torch's whenever a row's values are distinct; two of P 53-bit draws
+    are equal with probability about P**2 / 2**54 (1e-11 at P = 400), and then ties go in column order."""
+    width = u.shape[-1]
+    shift = max(1, (width - 1).bit_length())
+    if not rng.numpy_path(u) or 53 + shift > 63:
+        return u.argsort(dim=-1)
+    column = torch.arange(width, dtype=torch.int64)
+    unique = (u * float(1 << 53)).long().bitwise_left_shift_(shift).bitwise_or_(column)
+    return torch.from_numpy(np.argsort(unique.numpy(), axis=-1))
+
+
+def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices of the True entries, ascending. numpy finds them several times faster on a CPU."""
+    if rng.numpy_path(mask):
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return mask.view(-1).nonzero().squeeze(1)
 
 
 class _State:

@@ -104,7 +104,7 @@ class PixelAttack(Attack):
             try:
                 p_live = target(batch)
             finally:
-                canvas.restore(step.slots, step.problems, pixels, dense=step.dense)
+                canvas.restore()
             return 1.0 - p_live.double().view(len(step.slots), -1)
 
         def finish(outcome: DEOutcome) -> None:
