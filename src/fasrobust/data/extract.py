@@ -11,15 +11,16 @@ No-face policy, for a sampled frame where the detector finds no face:
 Every outcome is counted in `Extraction.stats` and summed into faceset.json, never silently dropped.
 
 Frames arrive upright (a phone video's display rotation applied, see `frames`), while the boxes a
-database ships are in the coded frame: they are turned with the frame here, so every box, and the
-crop region saved in meta.csv, is in upright-frame pixels.
+database ships are in the coded frame: each frame's `FrameContext` carries the turn, and the
+annotations detector applies it, so every box, and the crop region saved in meta.csv, is in
+upright-frame pixels.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,9 @@ import numpy as np
 
 from ..provenance import write_bytes_atomic
 from .crop import BorderMode, crop_face
-from .detect import Detection, Detector, FrameContext, best_detection
+from .detect import Detector, FrameContext, best_detection
 from .detect.annotations import AnnotationDetector
-from .frames import ImagePolicy, Orientation, read_frames
+from .frames import ImagePolicy, read_frames
 from .records import Box, Recording
 
 #: Bump when an Extraction's content or meaning changes: old cache files are then ignored (and pruned).
@@ -79,11 +80,9 @@ def extract_recording(recording: Recording, options: ExtractOptions, detector: D
                       fallback: AnnotationDetector | None = None) -> Extraction:
     """Crops of one recording. Raises DataError (one line, naming the file) when it cannot be read."""
     sampled = read_frames(recording.path, options.frames_per_video, images=options.images)
-    contexts = [FrameContext(recording, index) for index in sampled.indices]
+    contexts = [FrameContext(recording, index, sampled.orientation, image.shape)
+                for index, image in zip(sampled.indices, sampled.images, strict=True)]
     found = detector.detect_batch(sampled.images, contexts)
-    if isinstance(detector, AnnotationDetector):  # shipped boxes are in the coded frame
-        found = [_upright(detections, sampled.orientation, image.shape)
-                 for detections, image in zip(found, sampled.images, strict=True)]
     stats = dict.fromkeys(STAT_KEYS, 0)
     stats["frames_sampled"] = len(sampled.indices)
     crops, frames, boxes, names = [], [], [], []
@@ -96,8 +95,7 @@ def extract_recording(recording: Recording, options: ExtractOptions, detector: D
             previous = box
         else:
             stats["no_face"] += 1
-            shipped = _shipped_box(fallback, context, sampled.orientation, image.shape)
-            box, name, outcome = _no_face(options.no_face, previous, detector.name, fallback, shipped)
+            box, name, outcome = _no_face(options.no_face, previous, detector.name, fallback, context)
             stats[outcome] += 1
             if box is None:
                 continue
@@ -115,25 +113,15 @@ def extract_recording(recording: Recording, options: ExtractOptions, detector: D
         detectors=names, stats=stats, notes=list(sampled.notes))
 
 
-def _upright(detections: list[Detection], orientation: Orientation,
-             shape: tuple[int, ...]) -> list[Detection]:
-    return [replace(d, box=orientation.box(d.box, shape)) for d in detections]
-
-
-def _shipped_box(fallback: AnnotationDetector | None, context: FrameContext, orientation: Orientation,
-                 shape: tuple[int, ...]) -> Box | None:
-    """The database's box for this frame, turned upright with the frame; None without one."""
-    box = fallback.lookup(context) if fallback is not None else None
-    return None if box is None else orientation.box(box, shape)
-
-
 def _no_face(policy: NoFacePolicy, previous: Box | None, detector_name: str,
-             fallback: AnnotationDetector | None, shipped: Box | None) -> tuple[Box | None, str, str]:
+             fallback: AnnotationDetector | None, context: FrameContext) -> tuple[Box | None, str, str]:
     """(box or None, detector column value, outcome counter) for a frame without a face."""
     if policy is NoFacePolicy.PREVIOUS and previous is not None:
         return previous, f"previous:{detector_name}", "no_face_previous_box"
-    if policy is NoFacePolicy.ANNOTATION and fallback is not None and shipped is not None:
-        return shipped, fallback.name, "no_face_annotation"
+    if policy is NoFacePolicy.ANNOTATION and fallback is not None:
+        box = fallback.lookup(context)
+        if box is not None:
+            return box, fallback.name, "no_face_annotation"
     return None, detector_name, "no_face_skipped"
 
 

@@ -33,7 +33,8 @@ class AnnotationDetector(Detector):
         return [] if box is None else [Detection(box, 1.0)]
 
     def lookup(self, context: FrameContext | None) -> Box | None:
-        """The shipped box for this frame, or None when there is none (or no annotation file)."""
+        """The shipped box for this frame, in the upright frame the context describes, or None when
+        there is none (or no annotation file)."""
         if context is None or context.recording is None:
             return None
         source = annotation_file(context.recording)
@@ -41,7 +42,10 @@ class AnnotationDetector(Detector):
             return None
         if self._loaded is None or self._loaded[0] != source:
             self._loaded = (source, _read_boxes(source))
-        return self._loaded[1].get(int(context.frame_index))
+        box = self._loaded[1].get(int(context.frame_index))
+        if box is None or context.orientation.is_identity:
+            return box
+        return context.orientation.box(box, context.shape)  # shipped boxes are in the coded frame
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "source": "database face locations (.face files, 3DMAD Eye_Pos)"}

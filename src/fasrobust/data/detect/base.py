@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError
+from ..frames import Orientation
 from ..records import Box, Recording
 
 
@@ -44,10 +45,14 @@ class Detection:
 
 @dataclass(frozen=True)
 class FrameContext:
-    """Which recording and which frame index a frame came from."""
+    """Which recording and which frame index a frame came from, and how the frame was turned upright
+    (a phone video's display rotation; `shape` is the upright frame's) from the coded frame that a
+    database's shipped boxes refer to."""
 
     recording: Recording | None = None
     frame_index: int = 0
+    orientation: Orientation = Orientation()
+    shape: tuple[int, ...] = ()
 
 
 class Detector(ABC):
