@@ -160,3 +160,31 @@ def test_export_that_fails_verification_writes_nothing(tiny_run, monkeypatch):
         export_onnx(run, run / "tiny.onnx")
     _one_line(caught)
     assert sorted(p.name for p in run.iterdir()) == ["model.json", "model.safetensors"]
+
+
+# Saves the same seeded weights to argv[1]; run in fresh interpreters, since the safetensors writer's
+# hash-map order is randomised per process (and per map within one).
+_SAVE_SEEDED = """
+import sys, torch
+from fasrobust.models import create_model, save_checkpoint
+torch.manual_seed(11)
+save_checkpoint(sys.argv[1], create_model("tiny-cnn", input_size=16, width=4), {"seed": 11})
+"""
+
+
+def test_equal_weights_give_equal_bytes_in_one_process_and_across_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    torch.manual_seed(11)
+    model = create_model("tiny-cnn", input_size=16, width=4)
+    blobs = {save_checkpoint(tmp_path / f"in-{i}", model, {"seed": 11}).read_bytes() for i in range(24)}
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", _SAVE_SEEDED, str(tmp_path / f"proc-{seed}")], check=True, env=env,
+                       timeout=120)
+        blobs.add((tmp_path / f"proc-{seed}" / "model.safetensors").read_bytes())
+    assert len(blobs) == 1, "equal weights must give byte-identical model.safetensors"
+    shas = {json.loads((run / "model.json").read_text())["weights"]["sha256"] for run in tmp_path.iterdir()}
+    assert len(shas) == 1

@@ -137,6 +137,25 @@ def test_a_rerun_reuses_the_cache_and_a_killed_run_resumes(tree, tmp_path, monke
     assert not list(tmp_path.glob(".killed.*")), "no temporary folder left behind"
 
 
+def test_a_truncated_or_empty_cache_entry_is_a_miss_with_a_note(tree, tmp_path, capsys):
+    """A cut .npz (a full disk, a partial copy) and a zero-byte one are re-extracted, noted in
+    faceset.json and on the console, and rewritten; the run does not need the user to find them."""
+    out = tmp_path / "fs"
+    first = prepare(settings(tree, out))
+    cut, empty = sorted((out / ".cache").glob("*.npz"))[:2]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    empty.write_bytes(b"")
+    capsys.readouterr()
+    again = prepare(settings(tree, out))
+    assert again.info["cache"] == {"hits": 10, "extracted": 2, "pruned": 0, "pruned_bytes": 0}
+    np.testing.assert_array_equal(again.images, first.images)
+    notes = [n["note"] for n in again.info["notes"] if "cache entry" in n["note"]]
+    assert len(notes) == 2 and any(str(cut) in n for n in notes) and any(str(empty) in n for n in notes)
+    err = capsys.readouterr().err
+    assert err.count("cache entry cannot be read") == 2 and "extracted again" in err
+    assert prepare(settings(tree, out)).info["cache"]["hits"] == 12  # rewritten whole
+
+
 def _interrupt_third_extraction(monkeypatch):
     """The third recording's extraction raises KeyboardInterrupt, as a Ctrl-C would; returns the real
     function, to put back."""

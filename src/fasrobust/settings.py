@@ -23,9 +23,12 @@ class Settings(BaseModel):
     def load(cls: type[S], path: str | Path, **overrides: Any) -> S:
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise ConfigError("settings file not found", path) from None
+        except UnicodeDecodeError as exc:  # a binary file, or another encoding: YAML here is UTF-8
+            raise ConfigError(f"not a UTF-8 text file (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+                              "settings are YAML in UTF-8", path) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""

@@ -7,12 +7,14 @@ command that runs: `fasrobust --help` then starts fast, and so does every spawn-
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from .. import __version__
+from ..errors import FasrobustError
 
 
 class _FlagsWithoutType:
@@ -28,8 +30,43 @@ class _FlagsWithoutType:
         return params
 
 
+def as_user_error(exc: BaseException) -> FasrobustError | None:
+    """The one place where an exception a library raised on the user's input becomes a one-line user
+    error; None for anything else, which is a bug and keeps its traceback.
+
+    What counts: an OSError that names a file (a path that exists where a new one is wanted, a folder
+    that cannot be created, no permission, a read-only or full disk): the stage could not touch the
+    file the user gave, and the file name plus the system's reason is the whole story. Stages raise
+    their own DataError / ConfigError / ModelError where they know more (which file of a database, which
+    key of a spec); those pass through unchanged."""
+    if isinstance(exc, FasrobustError):
+        return exc
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or type(exc).__name__
+        hint = _OS_HINTS.get(type(exc), "")
+        return FasrobustError(f"{reason}{hint}", exc.filename)
+    return None
+
+
+#: What the user can do about the commonest file errors, added to the system's reason.
+_OS_HINTS: dict[type[OSError], str] = {
+    FileExistsError: " (something is in the way there: move it, or choose another path)",
+    NotADirectoryError: " (a file stands where a folder is needed)",
+    IsADirectoryError: " (a folder stands where a file is needed)",
+}
+
+
 class _Command(_FlagsWithoutType, TyperCommand):
-    pass
+    """Every command runs through `as_user_error`, so no call site needs its own try/except."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            error = as_user_error(exc)
+            if error is None or error is exc:
+                raise
+            raise error from exc
 
 
 class _Group(_FlagsWithoutType, TyperGroup):

@@ -40,7 +40,8 @@ def evaluate_command(
     faceset: Path = typer.Option(..., "--faceset", "-f", help="FaceSet folder (from 'fasrobust prepare')."),
     out: Path = typer.Option(None, "--out", "-o", help="Write metrics.json here (a folder or a .json path) "
                              "instead of the run directory."),
-    dev_split: str = typer.Option("dev", "--dev-split", help="Split the EER threshold is chosen on."),
+    dev_split: str | None = typer.Option(None, "--dev-split", help="Split the EER threshold is chosen on "
+                                         "[dev; without a dev split: train, and metrics.json says so]."),
     test_split: str = typer.Option("test", "--test-split", help="Split the metrics are reported on."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda, cuda:1, ..."),
 ) -> None:

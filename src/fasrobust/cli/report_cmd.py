@@ -33,6 +33,8 @@ def report(
 
     if not (run_dir / STORE_FILE).is_file():
         raise DataError(f"no {STORE_FILE} here (run 'fasrobust run', 'demo' or 'attack' first)", run_dir)
+    if out is not None and out.exists() and not out.is_dir():
+        raise DataError("--out names a file; the report is a folder (choose a new or existing folder)", out)
     if export is ExportFormat.PARQUET:
         from ..errors import require
 

@@ -1,5 +1,6 @@
 """`fasrobust serve`: expose a trained model (run directory or .onnx file) as the HTTP liveness endpoint
-that `HttpTarget` queries (protocol in `fasrobust.targets.server`)."""
+that `HttpTarget` queries (protocol and limits in `fasrobust.targets.server`; Starlette on uvicorn, from
+the `http` extra)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def serve(
                                          help="Images per model call (default: chosen for the device)."),
     max_images: int = typer.Option(1024, "--max-images", min=1, help="Most images one request may carry."),
     max_mb: int = typer.Option(64, "--max-mb", min=1, help="Largest request body, in MiB."),
+    max_megapixels: int = typer.Option(64, "--max-megapixels", min=1,
+                                       help="Most decoded pixels one request may ask for, in units of 2**20; "
+                                            "checked from the PNG headers before decoding."),
     device: str = typer.Option("auto", help="torch device for a run directory: auto, cpu, cuda, cuda:1 ..."),
     verbose: bool = typer.Option(False, "--verbose", help="Log every request to stderr."),
 ) -> None:
@@ -41,8 +45,8 @@ def serve(
     options: dict = {} if max_batch is None else {"max_batch": max_batch}
     if model.suffix.lower() != ".onnx":
         options["device"] = device
-    server = make_server(model, host, port, max_bytes=max_mb << 20, max_images=max_images, verbose=verbose,
-                         **options)
+    server = make_server(model, host, port, max_bytes=max_mb << 20, max_images=max_images,
+                         max_pixels=max_megapixels << 20, verbose=verbose, **options)
     if not _is_loopback(host):
         console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can query "
                       "the model; there is no authentication")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..provenance import write_bytes_atomic
 from .crop import BorderMode, crop_face
 from .detect import Detector, FrameContext, best_detection
@@ -44,6 +46,11 @@ class NoFacePolicy(StrEnum):
     PREVIOUS = "previous"
     ANNOTATION = "annotation"
 
+
+#: Frames with a shorter side than this hold no usable face: the recording is unreadable (counted with
+#: the others, or the run stops under on_error: stop), never a crop upscaled from a few pixels. The
+#: detectors find nothing smaller either (MTCNN's minimum face is 20 pixels, the cascade's 24).
+MIN_FACE_SIDE = 16
 
 #: Counters of an extraction; sums of these over recordings go into faceset.json.
 STAT_KEYS = ("frames_sampled", "face_found", "no_face", "no_face_skipped", "no_face_previous_box",
@@ -80,6 +87,7 @@ def extract_recording(recording: Recording, options: ExtractOptions, detector: D
                       fallback: AnnotationDetector | None = None) -> Extraction:
     """Crops of one recording. Raises DataError (one line, naming the file) when it cannot be read."""
     sampled = read_frames(recording.path, options.frames_per_video, images=options.images)
+    _check_face_room(recording.path, sampled.images[0].shape)
     contexts = [FrameContext(recording, index, sampled.orientation, image.shape)
                 for index, image in zip(sampled.indices, sampled.images, strict=True)]
     found = detector.detect_batch(sampled.images, contexts)
@@ -113,6 +121,14 @@ def extract_recording(recording: Recording, options: ExtractOptions, detector: D
         detectors=names, stats=stats, notes=list(sampled.notes))
 
 
+def _check_face_room(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse frames too small to hold a face (a 1x1 image would become a flat crop)."""
+    height, width = int(shape[0]), int(shape[1])
+    if min(height, width) < MIN_FACE_SIDE:
+        raise DataError(f"frames are {width}x{height} pixels, smaller than the minimum face size of "
+                        f"{MIN_FACE_SIDE}x{MIN_FACE_SIDE}", path)
+
+
 def _no_face(policy: NoFacePolicy, previous: Box | None, detector_name: str,
              fallback: AnnotationDetector | None, context: FrameContext) -> tuple[Box | None, str, str]:
     """(box or None, detector column value, outcome counter) for a frame without a face."""
@@ -137,7 +153,9 @@ def save_extraction(path: Path, extraction: Extraction) -> None:
 
 
 def load_extraction(path: Path) -> Extraction | None:
-    """A cached extraction, or None when there is none or it cannot be read (then it is redone)."""
+    """A cached extraction, or None when there is none. An entry that is there but cannot be read
+    (zero bytes, truncated by a full disk or a copy, not ours) raises UnreadableCache naming the file:
+    the caller treats it as a miss, redoes the recording and says so."""
     if not path.is_file():
         return None
     try:
@@ -146,5 +164,12 @@ def load_extraction(path: Path) -> Extraction | None:
             return Extraction(source=extra["source"], crops=data["crops"], frames=data["frames"],
                               boxes=data["boxes"], detectors=list(extra["detectors"]),
                               stats={k: int(v) for k, v in extra["stats"].items()}, notes=list(extra["notes"]))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
-        return None
+    # np.load raises EOFError on an empty file and BadZipFile on a cut one; the rest are damaged members.
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError,
+            json.JSONDecodeError) as exc:
+        raise UnreadableCache(f"cache entry cannot be read ({type(exc).__name__}: {str(exc) or 'no data'})",
+                              path) from None
+
+
+class UnreadableCache(DataError):
+    """A cache entry that exists but cannot be loaded; never fatal: the recording is extracted again."""

@@ -24,6 +24,9 @@ from ..errors import DataError
 from ..labels import Label
 from ..provenance import environment
 
+#: meta.csv columns that hold integers; anything else there is a damaged or hand-edited file.
+INTEGER_COLUMNS = ("id", "frame", "box_x", "box_y", "box_w", "box_h")
+
 META_COLUMNS = (
     "id",  # int, row index in images.npy
     "label",  # 'live' | 'spoof'
@@ -134,6 +137,7 @@ class FaceSet:
         missing = [c for c in META_COLUMNS if c not in meta.columns]
         if missing:
             raise DataError(f"meta.csv lacks columns {missing}", root / "meta.csv")
+        _check_integer_columns(meta, root / "meta.csv")
         bad = sorted(set(meta["label"]) - {Label.LIVE.value, Label.SPOOF.value})
         if bad:
             raise DataError(f"meta.csv has unknown labels {bad}", root / "meta.csv")
@@ -142,3 +146,18 @@ class FaceSet:
         except json.JSONDecodeError:
             raise DataError("faceset.json is not valid JSON", root / "faceset.json") from None
         return cls(images, meta, info, root)
+
+
+def _check_integer_columns(meta: pd.DataFrame, where: Path) -> None:
+    """One line naming the first column and row whose value is not an integer (pandas reads such a
+    column as text or float, and an id of 'x' would otherwise surface much later as a missing image)."""
+    for column in INTEGER_COLUMNS:
+        values = meta[column]
+        if len(values) == 0 or pd.api.types.is_integer_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[~(numbers.notna() & (numbers == numbers.round()))]
+        row = int(bad.index[0]) if len(bad) else 0
+        value = bad.iloc[0] if len(bad) else values.iloc[0]
+        # line 1 is the header, so data row 0 is on line 2: the number an editor shows
+        raise DataError(f"meta.csv column '{column}' must hold integers; line {row + 2} has {value!r}", where)

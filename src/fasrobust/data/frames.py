@@ -28,11 +28,13 @@ Still images pass through as frame 0. Images that are not 8-bit RGB (grayscale, 
 refused with a DataError under `ImagePolicy.REJECT`.
 
 Every unreadable input (zero-byte, truncated, unknown codec, not an image, corrupt or oddly shaped
-HDF5) raises a one-line DataError naming the file; the pipeline decides whether to go on.
+HDF5, an image whose header declares more than MAX_IMAGE_PIXELS) raises a one-line DataError naming
+the file; the pipeline decides whether to go on.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,6 +49,10 @@ from .records import Box
 VIDEO_SUFFIXES = frozenset({".mov", ".avi", ".mp4", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 HDF5_SUFFIXES = frozenset({".hdf5", ".h5"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+#: Most pixels a still image may declare: PIL's own decompression-bomb limit (about 89 megapixels,
+#: 9500 x 9500). Checked on the header, before a byte of pixel data is decoded.
+MAX_IMAGE_PIXELS = 89_478_485
 
 #: A video whose stream decodes to fewer than this share of the frames its header announces is
 #: called truncated; smaller gaps (headers are often off by a frame or two) are re-sampled instead.
@@ -331,7 +337,11 @@ def read_image(path: str | Path, *, policy: ImagePolicy = ImagePolicy.CONVERT) -
 
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # PIL warns on opening a large header; we refuse it just below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            _check_declared_size(path, image.size)
             image.load()
             mode = image.mode
             if mode == "RGB":
@@ -339,8 +349,17 @@ def read_image(path: str | Path, *, policy: ImagePolicy = ImagePolicy.CONVERT) -
             if policy is ImagePolicy.REJECT:
                 raise DataError(f"image mode '{mode}' is not 8-bit RGB (policy images: reject)", path)
             return _convert_image(image), [f"converted image mode '{mode}' to 8-bit RGB"]
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot read image ({' '.join(str(exc).split())})", path) from None
+
+
+def _check_declared_size(path: Path, size: tuple[int, int]) -> None:
+    """A header declaring more than MAX_IMAGE_PIXELS is a decompression bomb (or no face photo): refuse it
+    before decoding, where PIL would warn or raise and the memory would already be asked for."""
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"image declares {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), more "
+                        f"than the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (a decompression bomb?)", path)
 
 
 def _convert_image(image) -> np.ndarray:

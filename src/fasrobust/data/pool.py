@@ -21,15 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from ..errors import DataError
 from ..parallel import usable_workers
-from ..progress import progress_bar
+from ..progress import console, progress_bar
 from .detect import Detector, DetectorName, create_detector
 from .detect.annotations import AnnotationDetector
 from .extract import (
     Extraction,
     ExtractOptions,
     NoFacePolicy,
+    UnreadableCache,
     extract_recording,
     load_extraction,
     save_extraction,
@@ -44,6 +47,7 @@ class PoolOutcome:
     extractions: list[Extraction] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)  # {"source", "error"} per unreadable file
     cache_hits: int = 0
+    cache_notes: list[dict[str, str]] = field(default_factory=list)  # {"source", "note"} per unreadable entry
     extracted: int = 0
     detector_info: dict[str, Any] = field(default_factory=dict)
 
@@ -78,7 +82,7 @@ def run_extractions(jobs: Sequence[Job], options: ExtractOptions, *, detector_op
     outcome = PoolOutcome()
     todo: list[Job] = []
     for recording, cache_file in jobs:
-        cached = load_extraction(cache_file)
+        cached = _cached(cache_file, recording, outcome)
         if cached is not None and cached.source == recording.key:
             outcome.extractions.append(cached)
             outcome.cache_hits += 1
@@ -116,6 +120,19 @@ def run_extractions(jobs: Sequence[Job], options: ExtractOptions, *, detector_op
     elif info_file is not None and info_file.is_file():
         outcome.detector_info = json.loads(info_file.read_text())
     return outcome
+
+
+def _cached(cache_file: Path, recording: Recording, outcome: PoolOutcome) -> Extraction | None:
+    """The cached extraction, or None; an unreadable entry is a miss (the recording is extracted again
+    and its entry rewritten), noted in faceset.json and on the console, so a resume never needs the
+    user to find and delete a broken file."""
+    try:
+        return load_extraction(cache_file)
+    except UnreadableCache as exc:
+        note = f"{exc}; extracted again"
+        outcome.cache_notes.append({"source": recording.key, "note": note})
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        return None
 
 
 def _run_pool(todo: Sequence[Job], options: ExtractOptions, detector_options: dict[str, Any], fallback: bool,

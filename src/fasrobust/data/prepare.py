@@ -38,6 +38,7 @@ from ..settings import Settings
 from .balance import TABLE1_CAPS, balance, check_subject_disjoint
 from .crop import BorderMode
 from .detect import DetectorName, resolve_detector_name
+from .detect.annotations import annotation_file
 from .extract import STAT_KEYS, Extraction, ExtractOptions, NoFacePolicy
 from .faceset import META_COLUMNS, FaceSet
 from .frames import ImagePolicy
@@ -133,6 +134,7 @@ def prepare_recordings(settings: PrepareSettings, recordings: Sequence[Recording
                                          "split": [str(r.split) for r in recordings]}))
     caps = settings.resolved_caps()
     detector = resolve_detector_name(settings.detector)
+    _check_annotations(detector, recordings, settings.database, root)
     options = ExtractOptions(settings.frames_per_video, detector.value, settings.no_face, settings.margin,
                              settings.border, settings.size, settings.images)
     recordings = sorted(recordings, key=lambda r: r.key)
@@ -188,7 +190,7 @@ def _info(settings: PrepareSettings, detector: str, outcome: PoolOutcome, balanc
         "unplaced": [_unplaced(u) for u in unplaced],
         "no_face": _sum_stats(outcome.extractions),
         "errors": outcome.errors,
-        "notes": _notes(outcome.extractions),
+        "notes": _notes(outcome.extractions) + outcome.cache_notes,
         "balance": balancing,
         "cache": cache,
         "input_fingerprint": {"method": "sha256 of relative name, size, mtime per file",
@@ -206,6 +208,17 @@ def _unused_cache_files(cache: Path, used: set[str]) -> list[tuple[Path, int]]:
         if _CACHE_FILE.fullmatch(path.name) and path.name not in used and path.is_file():
             unused.append((path, path.stat().st_size))
     return unused
+
+
+def _check_annotations(detector: DetectorName, recordings: Sequence[Recording], database: str,
+                       root: Path | None) -> None:
+    """The annotations detector finds a face only where the database ships its face locations: with
+    none at all, say so before extracting, rather than end on "no face crops were produced"."""
+    if detector is not DetectorName.ANNOTATIONS or any(annotation_file(r) for r in recordings):
+        return
+    raise DataError(f"detector 'annotations' needs the face locations a database ships (.face files, 3DMAD "
+                    f"Eye_Pos), and none of the {len(recordings)} recordings of database '{database}' has "
+                    "them; choose --detector mtcnn, cascade or auto", root)
 
 
 def _check_out(out: Path) -> None:

@@ -35,6 +35,8 @@ IO_CONTRACT = {
     "output": "logit of live, shape (N,); P(live) = sigmoid(logit)",
 }
 _SHOW = 3
+#: The single key of the weights file's safetensors metadata (see `weights_metadata`).
+METADATA_KEY = "fasrobust"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def save_checkpoint(run_dir: str | Path, model: nn.Module, info: Mapping[str, An
     run_dir = Path(run_dir)
     spec = model_spec(model)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = save_safetensors(tensors, metadata={"format": FORMAT, "model": spec.name})
+    blob = save_safetensors(tensors, metadata=weights_metadata(spec.name))
     extra = dict(info or {})
     preprocessing = extra.pop("preprocessing", PRESETS[PreprocessingPreset.LUCENA])
     if isinstance(preprocessing, Mapping):
@@ -83,6 +85,13 @@ def save_checkpoint(run_dir: str | Path, model: nn.Module, info: Mapping[str, An
     write_bytes_atomic(run_dir / WEIGHTS_FILE, blob)
     write_json_atomic(run_dir / INFO_FILE, record)
     return run_dir / WEIGHTS_FILE
+
+
+def weights_metadata(model_name: str) -> dict[str, str]:
+    """The safetensors header's `__metadata__`: ONE key holding sorted JSON. The writer keeps metadata in
+    a Rust hash map whose order is randomised per process, so two keys came out in either order and two
+    saves of equal weights differed in their bytes (and their sha256); one key has a single order."""
+    return {METADATA_KEY: json.dumps({"format": FORMAT, "model": model_name}, sort_keys=True)}
 
 
 def _json_kwargs(model: nn.Module, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,27 @@ from .preprocessing import Preprocessing
 INPUT_NAME = "images"
 OUTPUT_NAME = "p_live"
 TOLERANCE = 1e-5
+#: The oldest opset torch's exporter and onnxruntime both handle for these graphs (torch refuses older
+#: ones deep in the exporter; at 6 the graph has a Mul onnxruntime cannot run). The newest is what the
+#: installed torch can write.
+MIN_OPSET = 7
+
+
+def max_opset() -> int:
+    """The newest opset the installed torch exports (its constant is private: 20 if it moves)."""
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET
+    except ImportError:
+        return 20
+    return int(ONNX_MAX_OPSET)
+
+
+def check_opset(opset: int) -> int:
+    """A one-line error for an opset out of range, before torch raises its own deep in the exporter."""
+    newest = max_opset()
+    if not MIN_OPSET <= opset <= newest:
+        raise ModelError(f"opset {opset} is not supported: choose {MIN_OPSET} to {newest} (default 17)")
+    return opset
 
 
 class PixelsToProbability(nn.Module):
@@ -94,6 +115,7 @@ def _max_difference(path: Path, module: nn.Module, size: int) -> float:
 def export_onnx(checkpoint: Checkpoint | str | Path, path: str | Path, *, opset: int = 17) -> Path:
     """Export a checkpoint (or run directory) to `path`, verify it with onnxruntime, record it in model.json."""
     onnx = require("onnx", "onnx", "ONNX export")
+    check_opset(opset)
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     path, size = Path(path), checkpoint.input_size

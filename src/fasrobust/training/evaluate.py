@@ -26,19 +26,21 @@ from ..targets.base import Target
 from ..targets.torch_target import TorchTarget
 
 METRICS_FILE = "metrics.json"
+DEFAULT_DEV_SPLIT = "dev"
 FORMAT = "fasrobust-metrics"
 FORMAT_VERSION = 1
 #: Images per progress update; the target splits each into its own device-sized chunks.
 _PROGRESS_CHUNK = 2048
 
 
-def evaluate(run_dir: str | Path, faceset: FaceSet | str | Path, *, dev_split: str = "dev",
+def evaluate(run_dir: str | Path, faceset: FaceSet | str | Path, *, dev_split: str | None = None,
              test_split: str = "test", out: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
     """Score `dev_split` and `test_split` of the FaceSet with the run's model and write metrics.json into
     the run directory (or `out`: a directory, or a path ending in .json). Returns what it wrote.
 
-    Without a dev split the EER threshold is chosen on the train split, and the report says so with a
-    warning flag; it is never silently chosen on the test split."""
+    `dev_split` None means "dev": without a dev split the EER threshold is then chosen on the train split,
+    and the report says so with a warning flag; it is never silently chosen on the test split. A split
+    named explicitly must exist (a typo must not move the threshold to another split)."""
     run_dir = Path(run_dir)
     faceset = faceset if isinstance(faceset, FaceSet) else FaceSet.load(faceset)
     where = faceset.root or "FaceSet"
@@ -47,6 +49,11 @@ def evaluate(run_dir: str | Path, faceset: FaceSet | str | Path, *, dev_split: s
         raise DataError(f"crops are {faceset.image_size}x{faceset.image_size} but the model in {run_dir} "
                         f"expects {target.input_size}x{target.input_size}; prepare the FaceSet at that size", where)
     present = set(faceset.meta["split"].astype(str))
+    for role, split in (("dev", dev_split), ("test", test_split)):
+        if split is not None and split not in present:
+            raise DataError(f"{role} split '{split}' was asked for, but the FaceSet has no such split (splits: "
+                            f"{', '.join(sorted(present))})", where)
+    dev_split = dev_split or DEFAULT_DEV_SPLIT
     threshold_split = dev_split if dev_split in present else ("train" if "train" in present else None)
     if threshold_split != dev_split:
         console.print(f"[yellow]warning:[/] {where} has no '{dev_split}' split; the EER threshold is chosen "
