@@ -31,6 +31,12 @@ class TargetError(FasrobustError):
     """A target (model, ONNX file, HTTP endpoint) that answered something unusable."""
 
 
+class TransientTargetError(TargetError):
+    """A target failure that may pass if asked again (a refused connection, a timeout, HTTP 5xx, a query
+    budget that a later run may have again). Any other TargetError is a contract error: the target answers
+    every call the same way, so repeating the job cannot help and the job stops with that one line."""
+
+
 class AttackError(FasrobustError):
     """Attack settings or inputs that cannot be attacked."""
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import TargetError
+from ..errors import TargetError, TransientTargetError
 
 #: Outputs this far outside [0, 1] are rounding, not a broken model.
 _PROBABILITY_SLACK = 1e-5
 
 
-class QueryBudgetExceeded(TargetError):
-    """The target's query budget would be exceeded by this call."""
+class QueryBudgetExceeded(TransientTargetError):
+    """The target's query budget would be exceeded by this call (a later run may have budget again)."""
 
 
 class Target(ABC):
@@ -24,12 +25,19 @@ class Target(ABC):
     tensor on `self.device`, so an attack can keep its populations on the model's device).
     Every image scored is one query; `queries` counts them exactly. Subclasses implement `_predict`
     on a chunk of at most `max_batch` images already on `self.device`.
+
+    `threshold` is the one criterion: a face is called live iff P(live) >= threshold. Attacks read it and
+    record it with every result.
     """
 
     def __init__(self, *, max_batch: int = 256, device: str | torch.device = "cpu",
-                 input_size: int | None = None, query_budget: int | None = None, name: str = ""):
+                 input_size: int | None = None, query_budget: int | None = None, name: str = "",
+                 threshold: float = 0.5):
         if max_batch < 1:
             raise TargetError(f"max_batch must be >= 1, got {max_batch}")
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise TargetError(f"threshold must be in [0, 1] (it is compared with P(live)), got {threshold}")
+        self.threshold = float(threshold)
         self.max_batch = int(max_batch)
         self.device = torch.device(device)
         self.input_size = input_size
@@ -66,6 +74,13 @@ class Target(ABC):
     def _predict(self, images: torch.Tensor) -> torch.Tensor | np.ndarray:
         """P(live) for a uint8 (n, H, W, 3) chunk on `self.device`, n <= max_batch."""
 
+    def describe(self) -> dict[str, Any]:
+        """The contract as understood, JSON-ready: for `fasrobust probe`, provenance and stored results.
+        Adapters add what they know (inputs, outputs, layout, channel order, range, output kind)."""
+        return {"adapter": type(self).__name__, "name": self.name, "source": self.name,
+                "input_size": self.input_size, "live_direction": "higher P(live) = more genuine",
+                "threshold": self.threshold, "max_batch": self.max_batch}
+
     def close(self) -> None:
         """Release sessions, connections, servers. Safe to call twice."""
         return None  # a no-op default; adapters that hold resources override it
@@ -86,7 +101,9 @@ class Target(ABC):
             raise TargetError(f"{self.name}: no images to score")
         if self.input_size is not None and tuple(batch.shape[1:3]) != (self.input_size, self.input_size):
             raise TargetError(f"{self.name}: expects {self.input_size}x{self.input_size} images, "
-                              f"got {batch.shape[1]}x{batch.shape[2]}")
+                              f"got {batch.shape[1]}x{batch.shape[2]}; prepare the FaceSet with "
+                              f"`fasrobust prepare --size {self.input_size}`, or let the target resize "
+                              f"with --resize")
 
     def _check_output(self, out: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
         out = torch.as_tensor(out, device=self.device).float()
@@ -98,5 +115,6 @@ class Target(ABC):
             raise TargetError(f"{self.name}: returned NaN or infinite scores")
         if (out < -_PROBABILITY_SLACK).any() or (out > 1 + _PROBABILITY_SLACK).any():
             raise TargetError(f"{self.name}: returned scores outside [0, 1] "
-                              f"(min {out.min().item():.4g}, max {out.max().item():.4g}); expected P(live)")
+                              f"(min {out.min().item():.4g}, max {out.max().item():.4g}); expected P(live) (for a raw "
+                              "score set --output logit)")
         return out.clamp(0.0, 1.0)  # not in place: outputs may be inference-mode tensors

@@ -1,12 +1,18 @@
 """Target adapter for a liveness model behind an HTTP endpoint: the black-box setting of the paper, where
 the attacker sees only the scores a service answers.
 
-Speaks the protocol documented in `fasrobust.targets.server` (POST /v1/score with base64 PNGs, which keep
-the 8-bit pixels exact). Large batches go out as several requests of `max_batch` images, at most
-`concurrency` at a time. Timeouts, connection errors and 5xx answers are retried with exponential
-backoff; 4xx answers and unusable bodies are not (asking again would not help). Every failed attempt is
-appended to `failures` as (unix time, message), so an attack can store endpoint trouble apart from its
-own results; queries are counted only for answered images.
+By default it speaks the protocol documented in `fasrobust.targets.server` (POST /v1/score with base64
+PNGs, which keep the 8-bit pixels exact). With a service contract (`contract.ServiceContract`) it speaks
+the service's own: a JSON body with base64 image(s) at a key the user names, or a multipart/form-data
+upload; the score read from the answer at a JSON path, with a direction and a threshold; headers from
+environment variables; at most `rate_limit` requests per second.
+
+Large batches go out as several requests, at most `concurrency` at a time. Timeouts, connection errors,
+429 and 5xx answers are retried with exponential backoff and, when retries run out, raise
+TransientTargetError (a later run may get through); other 4xx answers and unusable bodies raise
+TargetError at once (the service answers every call that way). Every failed attempt is appended to
+`failures` as (unix time, message), so an attack can store endpoint trouble apart from its own results;
+queries are counted only for answered images.
 """
 
 from __future__ import annotations
@@ -15,14 +21,31 @@ import base64
 import io
 import threading
 import time
+import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import TargetError, require
+from ..errors import TargetError, TransientTargetError, require
 from .base import Target
+from .contract import Channels, Contract, Encoding, Layout, OutputKind, RequestKind
+from .http_contract import (
+    JPEG_WARNING,
+    MissingField,
+    RateLimiter,
+    as_number,
+    b64,
+    encode_image,
+    headers_from_env,
+    parse_path,
+    read_path,
+    set_key,
+)
+from .inputs import InputFeeder, ResolvedInput
+from .outputs import ResolvedOutput
 
 SCORE_PATH = "/v1/score"
 HEALTH_PATH = "/v1/health"
@@ -44,17 +67,21 @@ def base_url(url: str) -> str:
 
 
 class _Retryable(Exception):
-    """An attempt that may succeed if repeated (timeout, connection error, 5xx)."""
+    """An attempt that may succeed if repeated (timeout, connection error, 429, 5xx)."""
+
+
+_RETRY_STATUS = {408, 429}  # request timeout, too many requests: the service asks to be asked again later
 
 
 class HttpTarget(Target):
-    """Scores images by asking an HTTP endpoint. `max_batch` is images per request; one call sends up to
-    `concurrency` requests in parallel. `retries=3` means up to 4 attempts per request, waiting
-    backoff * 2**k seconds before attempt k+1. TLS certificates are verified unless `verify_tls=False`."""
+    """Scores images by asking an HTTP endpoint. `max_batch` is images per request (the service contract's
+    `batch_per_request` when it has one); one call sends up to `concurrency` requests in parallel.
+    `retries=3` means up to 4 attempts per request, waiting backoff * 2**k seconds before attempt k+1.
+    TLS certificates are verified unless `verify_tls=False`."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, retries: int = 3, backoff: float = 0.5,
-                 max_batch: int = 64, concurrency: int = 4, query_budget: int | None = None,
-                 verify_tls: bool = True, headers: dict[str, str] | None = None,
+    def __init__(self, url: str, contract: Contract | Mapping[str, Any] | None = None, *, timeout: float = 10.0,
+                 retries: int = 3, backoff: float = 0.5, max_batch: int = 64, concurrency: int = 4,
+                 query_budget: int | None = None, verify_tls: bool = True, headers: dict[str, str] | None = None,
                  input_size: int | None = None, name: str = ""):
         httpx = require("httpx", "http", "Attacking an HTTP endpoint")
         if not url.startswith(("http://", "https://")):
@@ -62,28 +89,69 @@ class HttpTarget(Target):
         if retries < 0 or timeout <= 0 or backoff < 0 or concurrency < 1 or max_batch < 1:
             raise TargetError("HttpTarget needs retries >= 0, timeout > 0, backoff >= 0, concurrency >= 1, "
                               "max_batch >= 1")
+        self.contract = contract = Contract.coerce(contract)
+        self.service = service = contract.service
+        self.custom = service.request is not RequestKind.FASROBUST
+        self.url = url.rstrip("/") if self.custom else base_url(url)
+        self._setup_contract(input_size)
+        if self.custom:
+            max_batch = service.batch_per_request or 1
+        size = None if self.resolved_input.resize else self.resolved_input.input_size
         # The base class hands _predict up to one round of concurrent requests at a time.
-        super().__init__(max_batch=max_batch * concurrency, device="cpu", input_size=input_size,
-                         query_budget=query_budget, name=name or f"http:{base_url(url)}")
-        self.url = base_url(url)
+        super().__init__(max_batch=max_batch * concurrency, device="cpu", input_size=size,
+                         query_budget=query_budget, name=name or f"http:{self.url}",
+                         threshold=contract.output.threshold)
         self.request_batch = int(max_batch)
         self.concurrency = int(concurrency)
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
         self.failures: list[tuple[float, str]] = []
         self._lock = threading.Lock()
+        self._limiter = RateLimiter(service.rate_limit)
+        if service.encoding is Encoding.JPEG:
+            warnings.warn(f"{self.name}: {JPEG_WARNING}", RuntimeWarning, stacklevel=2)
         self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout, verify=verify_tls, headers=headers or {},
+        self._client = httpx.Client(timeout=timeout, verify=verify_tls,
+                                    headers={**(headers or {}), **headers_from_env(service.headers_env)},
                                     limits=httpx.Limits(max_connections=concurrency))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fasrobust-http")
+
+    def _setup_contract(self, input_size: int | None) -> None:
+        """The parts of the contract a service can use: channel order, size, resize; direction, threshold."""
+        given_in, out, service = self.contract.input, self.contract.output, self.service
+        for option in ("layout", "scale", "mean", "std"):
+            if getattr(given_in, option) is not None:
+                raise TargetError(f"{self.url}: --{option} does not apply to an HTTP service (it gets image "
+                                  "files and decodes them itself); drop it")
+        size = given_in.input_size or input_size
+        if given_in.resize and size is None:
+            raise TargetError(f"{self.url}: --resize needs the size to resize to; set --input-size")
+        self.resolved_input = ResolvedInput(layout=Layout.NHWC, channels=given_in.channels or Channels.RGB, uint8=True,
+                                            preprocessing=None, input_size=size, resize=given_in.resize)
+        self._feeder = InputFeeder(self.resolved_input)
+        if out.kind in (OutputKind.SOFTMAX, OutputKind.LOGITS) or out.live_index is not None:
+            raise TargetError(f"{self.url}: an HTTP service answers one score per image; use --output "
+                              "probability or logit and --spoof-score for the direction")
+        if not self.custom and (out.kind not in (None, OutputKind.PROBABILITY) or out.spoof_score
+                                or service.score_path or service.encoding is not Encoding.PNG):
+            raise TargetError(f"{self.url}: fasrobust's own protocol takes PNGs and answers P(live); --output, "
+                              "--spoof-score, --score-path and --encoding need --request json or multipart")
+        if self.custom and not service.score_path:
+            raise TargetError(f"{self.url}: the service's answer needs a place to read the score from; set "
+                              "--score-path (e.g. 'result.live_score' or 'scores[*]')")
+        self._score_tokens = parse_path(service.score_path) if self.custom else []
+        self.resolved_output = ResolvedOutput(kind=out.kind or OutputKind.PROBABILITY, name=service.score_path,
+                                              live_index=None, spoof_score=out.spoof_score)
 
     def health(self) -> dict[str, Any]:
         """The server's GET /v1/health answer (model info); raises TargetError if it does not answer."""
         return self._with_retries(lambda: self._client.get(self.url + HEALTH_PATH), expect=None)
 
-    def _predict(self, images: torch.Tensor) -> np.ndarray:
-        array = images.cpu().numpy()
+    def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        array = self._feeder(images)
         pieces = [array[i:i + self.request_batch] for i in range(0, len(array), self.request_batch)]
-        return np.concatenate(list(self._pool.map(self._score_piece, pieces)))
+        score = self._score_custom if self.custom else self._score_piece
+        raw = np.concatenate(list(self._pool.map(score, pieces)))
+        return self.resolved_output.scores(raw, self.name)
 
     def _score_piece(self, piece: np.ndarray) -> np.ndarray:
         body = {"images": [encode_png(image) for image in piece]}
@@ -91,37 +159,75 @@ class HttpTarget(Target):
                                     expect=len(piece))
         return np.asarray(answer["p_live"], dtype=np.float64)
 
-    def _with_retries(self, send, *, expect: int | None) -> dict[str, Any]:
+    def _score_custom(self, piece: np.ndarray) -> np.ndarray:
+        """One request in the service's own contract, and the scores read from its answer."""
+        service = self.service
+        files = [encode_image(image, service.encoding, service.jpeg_quality) for image in piece]
+        batched = service.batch_per_request is not None
+        if service.request is RequestKind.JSON:
+            texts = [b64(data) for data, _ in files]
+            body = set_key({}, service.image_key, texts if batched else texts[0])
+            send = lambda: self._client.post(self.url, json=body)  # noqa: E731
+        else:
+            suffix = "jpg" if service.encoding is Encoding.JPEG else "png"
+            upload = [(service.image_key, (f"image{i}.{suffix}", data, mime)) for i, (data, mime) in enumerate(files)]
+            send = lambda: self._client.post(self.url, files=upload)  # noqa: E731
+        answer = self._with_retries(send, expect=None, any_json=True)
+        return self._read_scores(answer, len(piece), batched)
+
+    def _read_scores(self, answer: Any, n: int, batched: bool) -> np.ndarray:
+        path = self.service.score_path
+        try:
+            value = read_path(answer, self._score_tokens)
+        except MissingField as exc:
+            raise TargetError(f"{self.name}: " + self._fail(f"the answer has no score at --score-path {path!r}: "
+                                                            f"{exc}")) from None
+        values = value if isinstance(value, list) else [value]
+        if batched != isinstance(value, list) or len(values) != n:
+            got = f"a list of {len(values)}" if isinstance(value, list) else "one value"
+            raise TargetError(f"{self.name}: " + self._fail(
+                f"--score-path {path!r} gave {got} for {n} image(s); " + (
+                    "point it at the list of scores (e.g. 'scores' or 'results[*].score')" if batched
+                    else "point it at one number, or set --batch-per-request")))
+        try:
+            return np.asarray([as_number(v, path) for v in values], dtype=np.float64)
+        except TargetError as exc:
+            raise TargetError(f"{self.name}: " + self._fail(str(exc))) from None
+
+    def _with_retries(self, send, *, expect: int | None, any_json: bool = False) -> Any:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return self._attempt(send, expect)
+                return self._attempt(send, expect, any_json)
             except _Retryable as exc:
                 last = str(exc)
-        raise TargetError(f"{self.name}: no answer after {self.retries + 1} attempts; last: {last}")
+        raise TransientTargetError(f"{self.name}: no answer after {self.retries + 1} attempts; last: {last}")
 
-    def _attempt(self, send, expect: int | None) -> dict[str, Any]:
+    def _attempt(self, send, expect: int | None, any_json: bool = False) -> Any:
         httpx = self._httpx
+        self._limiter.wait()
         try:
             response = send()
         except httpx.TimeoutException:
             raise _Retryable(self._fail(f"timed out after {self.timeout:g} s")) from None
         except httpx.TransportError as exc:  # refused, reset, DNS, TLS: the request may not have arrived
             raise _Retryable(self._fail(f"{type(exc).__name__}: {exc}")) from None
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code in _RETRY_STATUS:
             raise _Retryable(self._fail(f"HTTP {response.status_code}: {_error_text(response)}"))
         if response.status_code >= 400:
             raise TargetError(f"{self.name}: " + self._fail(
                 f"HTTP {response.status_code}: {_error_text(response)}"))
-        return self._parse(response, expect)
+        return self._parse(response, expect, any_json)
 
-    def _parse(self, response: Any, expect: int | None) -> dict[str, Any]:
+    def _parse(self, response: Any, expect: int | None, any_json: bool = False) -> Any:
         try:
             answer = response.json()
         except ValueError:
             raise TargetError(f"{self.name}: " + self._fail(
                 f"answer is not JSON: {response.text[:60]!r}")) from None
+        if any_json:
+            return answer
         if not isinstance(answer, dict):
             raise TargetError(f"{self.name}: " + self._fail("answer is not a JSON object"))
         if expect is None:
@@ -139,6 +245,27 @@ class HttpTarget(Target):
         with self._lock:
             self.failures.append((time.time(), message))
         return message
+
+    def describe(self) -> dict[str, Any]:
+        service = self.service
+        info: dict[str, Any] = {"adapter": "http", "name": self.name, "source": self.url,
+                                "request": service.request.value}
+        if self.custom:
+            info.update(image_key=service.image_key, score_path=service.score_path,
+                        batch_per_request=service.batch_per_request, encoding=service.encoding.value,
+                        headers_from_env=sorted(service.headers_env))  # the names only, never the values
+        else:
+            info.update(endpoint=self.url + SCORE_PATH)
+        info.update(inputs=[{"name": service.image_key if self.custom else "images",
+                             "shape": ["N", self.resolved_input.input_size, self.resolved_input.input_size, 3],
+                             "dtype": f"uint8 as {service.encoding.value.upper()}"}],
+                    outputs=[{"name": service.score_path or "p_live", "shape": ["N"]}],
+                    **self.resolved_input.describe(), **self.resolved_output.describe(),
+                    threshold=self.threshold, rate_limit=service.rate_limit, retries=self.retries,
+                    timeout=self.timeout, max_batch=self.request_batch, contract=self.contract.given())
+        info["range"] = "uint8 pixels, " + ("PNG (lossless)" if service.encoding is Encoding.PNG
+                                            else f"JPEG quality {service.jpeg_quality} (lossy)")
+        return info
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -1,15 +1,13 @@
-"""Target adapter for an ONNX file, run with onnxruntime: the way to attack a model exported from any
-framework, or a fasrobust checkpoint exported with `fasrobust.models.export.export_onnx`.
+"""Target adapter for an ONNX file, run with onnxruntime: a model exported from any framework (PyTorch,
+TensorFlow via tf2onnx, ...) or a fasrobust checkpoint exported with `fasrobust.models.export.export_onnx`.
 
-Input contract, in this order of precedence: the keyword arguments, then the file's metadata
-(`metadata_props`, either one key "fasrobust" holding a JSON object, or separate keys "preprocessing"
-(JSON), "output", "input_size", "live_index"), then the graph itself:
-- a uint8 input is fed the images as they are (NHWC, or NCHW if its shape says 3 channels second);
-  preprocessing then lives in the graph;
-- a float input is fed (x * scale - mean) / std, NCHW, computed exactly as `TorchTarget` does, so the
-  two adapters agree to float rounding on the same model.
-A graph with a fixed batch size gets chunks of that size; the last chunk is padded and the padding's
-scores dropped (they are not queries).
+The contract (`contract.Contract`), in this order of precedence: the options, then the file's metadata
+(`metadata_props`: one key "fasrobust" holding a JSON object, or separate keys "preprocessing" (JSON),
+"output", "input_size", "live_index", "layout", "channels"), then the graph itself: the input shape says
+NHWC or NCHW when only one of axes 1 and 3 has 3 channels, a uint8 input takes the pixels as they are,
+and the operation producing the output says how to read it (a Sigmoid: a probability; a Softmax: class
+probabilities; a Gemm, MatMul, Add or Conv: logits). A graph with a fixed batch size gets chunks of that
+size; the last chunk is padded and the padding's scores dropped (they are not queries).
 """
 
 from __future__ import annotations
@@ -20,18 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import TargetError, require
 from ..models.preprocessing import Preprocessing
-from .base import Target
-from .torch_target import CPU_MAX_BATCH, InputTransform, Output, as_preprocessing, scores_from_output
+from .array_target import ArrayModelTarget, Declared
+from .contract import Contract, OutputKind
 
-_METADATA_KEYS = ("preprocessing", "output", "input_size", "live_index")
+_METADATA_KEYS = ("preprocessing", "output", "input_size", "live_index", "layout", "channels")
+#: Operations that only move values around: the output's meaning is that of the op before them.
+_PASS_THROUGH = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Transpose", "Gather", "Slice",
+                 "Cast", "Concat"}
+_LINEAR = {"Gemm", "MatMul", "Add", "Conv", "Sub", "ReduceMean", "GlobalAveragePool"}
 
 
 def read_metadata(session: Any) -> dict[str, Any]:
-    """The input contract stored in an ONNX file's metadata_props (empty if it has none)."""
+    """The contract stored in an ONNX file's metadata_props (empty if it has none)."""
     props = dict(session.get_modelmeta().custom_metadata_map)
     found: dict[str, Any] = {}
     if "fasrobust" in props:
@@ -43,91 +44,104 @@ def read_metadata(session: Any) -> dict[str, Any]:
         if key in props:
             value = props[key]
             try:
-                found[key] = json.loads(value) if key != "output" else value
+                found[key] = value if key in ("output", "layout", "channels") else json.loads(value)
             except json.JSONDecodeError:
                 raise TargetError(f"ONNX metadata {key!r} is not valid JSON: {value[:60]!r}") from None
     return {k: found[k] for k in _METADATA_KEYS if found.get(k) is not None}
 
 
-def _default_providers(ort: Any) -> list[str]:
+def infer_output_kinds(path: Path, names: Sequence[str], shapes: Sequence[Sequence[Any]]) -> list[OutputKind | None]:
+    """Per output, the kind its producing operation implies, or None when the graph does not say."""
+    try:
+        onnx = require("onnx", "onnx", "Reading an ONNX graph")
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # no onnx package, or a graph only onnxruntime reads: the options must say
+        return [None] * len(names)
+    producer = {out: node for node in graph.node for out in node.output}
+    kinds: list[OutputKind | None] = []
+    for name, shape in zip(names, shapes, strict=True):
+        node = producer.get(name)
+        while node is not None and node.op_type in _PASS_THROUGH and node.input:
+            node = producer.get(node.input[0])
+        single = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
+        classes = len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 1
+        op = node.op_type if node is not None else None
+        if op == "Sigmoid" and single:
+            kinds.append(OutputKind.PROBABILITY)
+        elif op == "Softmax":
+            kinds.append(OutputKind.SOFTMAX if classes else OutputKind.PROBABILITY if single else None)
+        elif op in _LINEAR:
+            kinds.append(OutputKind.LOGIT if single else OutputKind.LOGITS if classes else None)
+        else:
+            kinds.append(None)
+    return kinds
+
+
+def _providers(ort: Any, device: str) -> list[str]:
     available = ort.get_available_providers()
-    preferred = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return [p for p in preferred if p in available] or list(available)
+    preferred = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+    wanted = preferred.get(device.split(":")[0], ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    return [p for p in wanted if p in available] or list(available)
 
 
-class OnnxTarget(Target):
-    """Scores images with an ONNX model through onnxruntime (CPU or CUDA execution provider)."""
+def _legacy(contract: Contract, preprocessing: Preprocessing | Mapping[str, Any] | None, output: Any,
+            live_index: int | None, input_size: int | None) -> Contract:
+    """The keyword arguments OnnxTarget took before contracts existed, folded into the contract."""
+    inputs, outputs = {}, {}
+    if preprocessing is not None:
+        p = preprocessing.to_dict() if isinstance(preprocessing, Preprocessing) else dict(preprocessing)
+        inputs.update(scale=p["scale"], mean=p["mean"], std=p["std"])
+    if input_size is not None:
+        inputs["input_size"] = input_size
+    if output is not None:
+        outputs["kind"] = str(getattr(output, "value", output))
+    if live_index is not None:
+        outputs["live_index"] = live_index
+    if not inputs and not outputs:
+        return contract
+    data = contract.model_dump()
+    data["input"].update(inputs)
+    data["output"].update(outputs)
+    return Contract.build(data)
 
-    def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None,
-                 preprocessing: Preprocessing | Mapping[str, Any] | None = None,
-                 output: Output | str | None = None, live_index: int | None = None,
-                 input_size: int | None = None, max_batch: int | str = "auto",
+
+class OnnxTarget(ArrayModelTarget):
+    """Scores images with an ONNX model through onnxruntime (CPU, or CUDA when asked and available)."""
+
+    adapter = "onnx"
+
+    def __init__(self, path: str | Path, contract: Contract | Mapping[str, Any] | None = None, *,
+                 providers: Sequence[str] | None = None, device: str = "auto",
+                 preprocessing: Preprocessing | Mapping[str, Any] | None = None, output: Any = None,
+                 live_index: int | None = None, input_size: int | None = None, max_batch: int | str = "auto",
                  query_budget: int | None = None, name: str = ""):
         ort = require("onnxruntime", "onnx", "Attacking an ONNX model")
         self.path = Path(path)
         if not self.path.is_file():
             raise TargetError("ONNX file not found", path=self.path)
+        contract = _legacy(Contract.coerce(contract), preprocessing, output, live_index, input_size)
         try:
-            self.session = ort.InferenceSession(str(self.path),
-                                                providers=list(providers or _default_providers(ort)))
+            self.session = ort.InferenceSession(str(self.path), providers=list(providers or _providers(ort, device)))
         except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable files
-            raise TargetError(f"onnxruntime cannot load it: {str(exc).splitlines()[0]}", path=self.path) from None
-        meta = read_metadata(self.session)
+            raise TargetError(f"onnxruntime cannot load it: {exc}", path=self.path) from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1:
             raise TargetError(f"expected a graph with one input, found {len(inputs)}", path=self.path)
-        self._input = inputs[0]
-        self._output_name = outputs[0].name
-        self._uint8 = self._input.type == "tensor(uint8)"
-        shape = list(self._input.shape)
-        if len(shape) != 4:
-            raise TargetError(f"graph input {self._input.name!r} has shape {shape}, expected 4-D images",
-                              path=self.path)
-        # Float input is the model's own (N, 3, S, S); uint8 input is NHWC unless its shape says 3 channels second.
-        self._nchw = shape[1] == 3 and shape[3] != 3 if self._uint8 else True
-        self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-        if input_size is None:
-            input_size = meta.get("input_size") or next(
-                (d for d in (shape[2:] if self._nchw else shape[1:3]) if isinstance(d, int)), None)
-        if max_batch == "auto":
-            max_batch = self._fixed_batch or CPU_MAX_BATCH
-        elif self._fixed_batch and int(max_batch) != self._fixed_batch:
-            raise TargetError(f"the graph takes batches of exactly {self._fixed_batch}, "
-                              f"max_batch={max_batch} cannot be used", path=self.path)
-        super().__init__(max_batch=int(max_batch), device="cpu", input_size=input_size,
-                         query_budget=query_budget, name=name or f"onnx:{self.path.name}")
-        if not self._uint8 and preprocessing is None and "preprocessing" not in meta:
-            raise TargetError("the graph takes float input but neither its metadata nor the call gives the "
-                              "preprocessing; pass preprocessing={'scale', 'mean', 'std'}", path=self.path)
-        self.preprocessing = as_preprocessing(
-            preprocessing if preprocessing is not None else meta.get("preprocessing"))
-        self.output = Output.parse(output if output is not None else meta.get("output", Output.LOGIT.value))
-        self.live_index = int(live_index if live_index is not None else meta.get("live_index", 1))
-        self._transform = InputTransform(self.preprocessing, self.device, torch.float32, channels_last=False)
+        names, shapes = [o.name for o in outputs], [list(o.shape) for o in outputs]
+        declared = Declared(input_name=inputs[0].name, input_shape=list(inputs[0].shape),
+                            input_dtype=inputs[0].type, output_names=names, output_shapes=shapes,
+                            inferred=infer_output_kinds(self.path, names, shapes),
+                            meta=read_metadata(self.session))
+        self._setup(declared, contract, source=self.path, max_batch=max_batch, query_budget=query_budget,
+                    name=name or f"onnx:{self.path.name}")
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        name = self.declared.output_names[self._output_index]
+        (out,) = self.session.run([name], {self.declared.input_name: x})
+        return out
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "onnx", "name": self.name, "path": str(self.path), "input_size": self.input_size,
-                "output": self.output.value, "input_type": self._input.type,
-                "preprocessing": None if self._uint8 else self.preprocessing.to_dict(),
-                "providers": self.session.get_providers(), "max_batch": self.max_batch}
-
-    def _feed(self, images: torch.Tensor) -> np.ndarray:
-        if self._uint8:
-            x = images.permute(0, 3, 1, 2) if self._nchw else images
-            return np.ascontiguousarray(x.numpy())
-        # Same op as TorchTarget, so both adapters see bit-identical inputs.
-        return self._transform(images).contiguous().numpy()
-
-    def _predict(self, images: torch.Tensor) -> torch.Tensor:
-        n = images.shape[0]
-        if self._fixed_batch and n < self._fixed_batch:
-            pad = images[-1:].expand(self._fixed_batch - n, *images.shape[1:])
-            images = torch.cat([images, pad])
-        try:
-            (out,) = self.session.run([self._output_name], {self._input.name: self._feed(images)})
-        except Exception as exc:  # e.g. an input size the graph cannot take
-            raise TargetError(f"{self.name}: onnxruntime failed: {str(exc).splitlines()[0]}") from None
-        return scores_from_output(torch.from_numpy(np.asarray(out))[:n], self.output, self.live_index)
+        return {**super().describe(), "providers": self.session.get_providers()}
 
     def close(self) -> None:
         self.session = None  # onnxruntime frees the session when the last reference goes

@@ -127,7 +127,7 @@ class TorchTarget(Target):
                  output: Output | str = Output.LOGIT, live_index: int = 1, input_size: int | None = None,
                  device: str | torch.device = "auto", max_batch: int | str = "auto",
                  channels_last: bool = True, dtype: torch.dtype = torch.float32,
-                 query_budget: int | None = None, name: str = ""):
+                 query_budget: int | None = None, name: str = "", threshold: float = 0.5):
         if not isinstance(module, nn.Module):
             raise TargetError(f"TorchTarget needs a torch.nn.Module, got {type(module).__name__}")
         if live_index not in (0, 1):
@@ -136,11 +136,13 @@ class TorchTarget(Target):
         if max_batch == "auto":
             max_batch = auto_max_batch(device, input_size)
         super().__init__(max_batch=int(max_batch), device=device, input_size=input_size,
-                         query_budget=query_budget, name=name or f"torch:{type(module).__name__}")
+                         query_budget=query_budget, name=name or f"torch:{type(module).__name__}",
+                         threshold=threshold)
         self.preprocessing = as_preprocessing(preprocessing)
         self.output = Output.parse(output)
         self.live_index = live_index
         self.dtype = dtype
+        self.source = self.name  # from_checkpoint replaces it with the run directory
         # channels_last weights only pay off with cuDNN; on CPU the input view is channels_last anyway.
         self.channels_last = channels_last
         if _training(module):
@@ -168,13 +170,24 @@ class TorchTarget(Target):
         kwargs.setdefault("output", info.get("output", Output.LOGIT.value))
         kwargs.setdefault("input_size", info.get("input_size"))
         kwargs.setdefault("name", f"torch:{Path(path).name}")
-        return cls(checkpoint.model, device=device, **kwargs)
+        target = cls(checkpoint.model, device=device, **kwargs)
+        target.source = str(path)
+        return target
 
     def describe(self) -> dict[str, Any]:
-        """The input contract, for the server's health answer and for provenance."""
-        return {"kind": "torch", "name": self.name, "input_size": self.input_size, "output": self.output.value,
-                "preprocessing": self.preprocessing.to_dict(), "device": str(self.device),
-                "max_batch": self.max_batch}
+        """The input contract, for the server's health answer, `fasrobust probe` and provenance."""
+        p = self.preprocessing
+        direction = {Output.LOGIT: "P(live) = sigmoid(logit)", Output.PROBABILITY: "P(live) = output",
+                     Output.SOFTMAX2: f"P(live) = softmax class {self.live_index} of 2"}[self.output]
+        return {"adapter": "torch", "kind": "torch", "name": self.name, "source": self.source,
+                "inputs": [{"name": "images", "shape": ["N", 3, self.input_size, self.input_size],
+                            "dtype": str(self.dtype).removeprefix("torch.")}],
+                "outputs": [{"name": "output", "shape": ["N", 2 if self.output is Output.SOFTMAX2 else 1]}],
+                "layout": "nchw", "channels": "rgb",
+                "range": f"float (x * {p.scale:.10g} - mean {list(p.mean)}) / std {list(p.std)}",
+                "input_size": self.input_size, "output": self.output.value, "output_kind": self.output.value,
+                "live_direction": direction, "threshold": self.threshold, "preprocessing": p.to_dict(),
+                "device": str(self.device), "max_batch": self.max_batch}
 
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
         if _training(self.module):

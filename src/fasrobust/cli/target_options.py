@@ -1,0 +1,154 @@
+"""The target options, declared once for every command that queries a model (attack, probe, later the
+defences): which model (a run directory, --onnx, --tflite, --keras, --python, --url) and its contract
+(`fasrobust.targets.contract`). A command adds `TARGET_PARAMETERS` to its signature and hands the values
+to `open_target`.
+
+Light at import time, like every CLI module: the choices are plain strings checked by the contract model
+when the command runs, so `--help` imports neither torch nor the targets package.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import ConfigError, ModelError
+
+_SOURCES = ("onnx", "tflite", "keras", "python", "url")
+
+
+def _option(name: str, annotation: Any, default: Any, flag: str, help: str, **kwargs: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                             default=typer.Option(default, flag, help=help, **kwargs))
+
+
+#: Keyword-only parameters with typer.Option defaults; `open_target` reads them by these names.
+TARGET_PARAMETERS: list[inspect.Parameter] = [
+    _option("onnx", Path | None, None, "--onnx", "Target: an ONNX file."),
+    _option("tflite", Path | None, None, "--tflite", "Target: a TensorFlow Lite file (the tflite extra)."),
+    _option("keras", Path | None, None, "--keras", "Target: a Keras .keras / .h5 file or a TensorFlow "
+            "SavedModel directory (the mtcnn or keras extra)."),
+    _option("python", str | None, None, "--python", "Target: 'package.module:function', a callable taking a "
+            "uint8 (N, H, W, 3) RGB batch and returning N scores (P(live) unless --output says otherwise)."),
+    _option("url", str | None, None, "--url", "Target: an HTTP liveness service (fasrobust serve's protocol "
+            "unless --request says otherwise)."),
+    _option("layout", str | None, None, "--layout", "Model input layout: nhwc (TensorFlow, Keras) or nchw "
+            "(PyTorch). Default: read from the input shape."),
+    _option("channels", str | None, None, "--channels", "Channel order the model expects: rgb (default) or "
+            "bgr (OpenCV)."),
+    _option("scale", float | None, None, "--scale", "Float inputs are (pixel * scale - mean) / std: "
+            "0.00392156862745098 for 0..1, 1 for 0..255."),
+    _option("mean", str | None, None, "--mean", "Per-channel mean 'a,b,c' (after --scale). Default 0,0,0."),
+    _option("std", str | None, None, "--std", "Per-channel std 'a,b,c' (after --scale). Default 1,1,1."),
+    _option("input_size", int | None, None, "--input-size", "Model input side in pixels (default: from the "
+            "model).", min=1),
+    _option("resize", bool, False, "--resize", "Resize crops to --input-size inside the target (bilinear); "
+            "the attack then changes pixels before the resize."),
+    _option("output", str | None, None, "--output", "How to read the output: logit, probability, softmax "
+            "(class probabilities) or logits (class logits). Default: from the model where it says."),
+    _option("live_index", int | None, None, "--live-index", "Class index of 'live' for softmax / logits "
+            "outputs.", min=0),
+    _option("output_name", str | None, None, "--output-name", "Which output to read when the model has "
+            "several."),
+    _option("spoof_score", bool, False, "--spoof-score", "The single score means spoof (higher = attack); "
+            "P(live) = 1 - score."),
+    _option("threshold", float, 0.5, "--threshold", "A face is called live iff P(live) >= this (on P(live), "
+            "after --spoof-score).", min=0.0, max=1.0),
+    _option("device", str, "auto", "--device", "torch device for a run directory (auto, cpu, cuda ...); "
+            "for ONNX, cpu or cuda picks the execution provider."),
+    _option("request", str | None, None, "--request", "HTTP request format: json (base64 image at "
+            "--image-key) or multipart (file upload field --image-key). Default: fasrobust's own protocol."),
+    _option("image_key", str | None, None, "--image-key", "JSON key (dotted for nesting) or multipart field "
+            "that carries the image. Default: image."),
+    _option("score_path", str | None, None, "--score-path", "JSON path to the score in the answer: "
+            "'result.live', 'scores' or 'results[*].score' (with --batch-per-request)."),
+    _option("batch_per_request", int | None, None, "--batch-per-request", "Send up to N images per request "
+            "as a list at --image-key (default: one image per request).", min=1),
+    _option("encoding", str, "png", "--encoding", "Image encoding sent to a service: png (lossless) or jpeg "
+            "(lossy: destroys most few-pixel changes)."),
+    _option("rate_limit", float | None, None, "--rate-limit", "At most this many HTTP requests per second.",
+            min=0.0),
+    _option("header_env", list[str] | None, None, "--header-env", "NAME=ENVVAR: send header NAME with the "
+            "value of environment variable ENVVAR (repeatable; never put secrets on the command line)."),
+]
+
+
+@dataclass
+class OpenedTarget:
+    """A target ready to query (use it as a context manager), with what identifies it."""
+
+    target: Any  # fasrobust.targets.Target
+    target_id: str  # stable across runs; differs for different files and different contracts
+    source: str
+    contract: dict[str, Any]  # the contract as stated (JSON-ready)
+    description: dict[str, Any] = field(default_factory=dict)  # target.describe(): the contract as resolved
+
+
+def contract_from_values(values: dict[str, Any]):
+    """The `Contract` the options state (unset options stay unset, to be read from the model)."""
+    from ..targets.contract import contract_from_options
+
+    return contract_from_options(values)
+
+
+def _source(run_dir: Path | str | None, values: dict[str, Any]) -> tuple[str, str]:
+    """(source string, the option it came from)."""
+    given = [(str(run_dir), "TARGET")] if run_dir is not None else []
+    given += [(str(values[name]), f"--{name}") for name in _SOURCES if values.get(name) is not None]
+    if len(given) != 1:
+        named = ", ".join(flag for _, flag in given)
+        raise ConfigError("give exactly one target: a run directory or model file (the TARGET argument), --onnx, "
+                          "--tflite, --keras, --python or --url" + (f" (got {named})" if given else ""))
+    source, flag = given[0]
+    source = re.sub(r"^(https?):/(?!/)", r"\1://", source)  # a URL that went through Path() lost a slash
+    if flag == "--python" and not source.startswith("python:"):
+        source = "python:" + source
+    return source, flag
+
+
+def _fingerprint(source: str, adapter: str) -> str:
+    """What identifies the model itself: a file's hash, the weights' hash, the URL or the callable's name."""
+    from ..provenance import file_sha256
+
+    if adapter in ("http", "python"):
+        return f"{'url' if adapter == 'http' else 'python'}:{source.removeprefix('python:')}"
+    path = Path(source)
+    if adapter == "torch":
+        run_dir = path if path.is_dir() else path.parent
+        weights = run_dir / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError("no checkpoint in this run directory (model.safetensors is missing; train first)",
+                             run_dir)
+        return f"torch:{file_sha256(weights)[:16]}"
+    if path.is_dir():  # a SavedModel: its graph and its variables
+        files = [path / "saved_model.pb", *sorted((path / "variables").glob("*"))]
+        return f"{adapter}:" + "".join(file_sha256(f)[:8] for f in files if f.is_file())[:16]
+    return f"{adapter}:{file_sha256(path)[:16]}"
+
+
+def open_target(run_dir: Path | str | None, values: dict[str, Any]) -> OpenedTarget:
+    """The target the options name, opened with its contract. `run_dir` is the command's positional
+    argument (a run directory, or any other source: a model file, 'python:...', a URL); `values` maps
+    the names of `TARGET_PARAMETERS` to what the user gave (missing names take their defaults)."""
+    from ..targets import detect_adapter, load_target
+
+    source, _ = _source(run_dir, values)
+    contract = contract_from_values(values)
+    adapter = detect_adapter(source).value  # a path that does not exist is one line here
+    service = contract.service.model_dump(exclude_defaults=True)
+    if adapter != "http" and service:
+        flag = "--header-env" if "headers_env" in service else f"--{sorted(service)[0].replace('_', '-')}"
+        raise ConfigError(f"{flag} applies to an HTTP service (--url) only")
+    options = {"device": values["device"]} if values.get("device") not in (None, "auto") else {}
+    if adapter == "torch":
+        options["device"] = values.get("device") or "auto"
+    digest = contract.digest()
+    target_id = _fingerprint(source, adapter) + (f"#{digest}" if digest else "")
+    target = load_target(source, contract, **options)
+    return OpenedTarget(target=target, target_id=target_id, source=source,
+                        contract=contract.model_dump(mode="json"), description=target.describe())
