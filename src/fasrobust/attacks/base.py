@@ -1,36 +1,92 @@
-"""What every attack shares (attack stage): the public `run`/`__call__` contract, input checks, and a
-registry by name so experiment specs and the CLI refer to attacks as strings.
+"""What every attack shares (attack stage): the public `run`/`__call__` contract, the criterion, query
+accounting, re-verification, and a registry by name so the CLI, specs and store refer to attacks as strings.
 
-An attack object holds only its hyperparameters (typed, keyword-only, validated when it is built);
-nothing from one call is kept on `self`, so one object can attack many batches, in any order, from
-any thread. Subclasses implement `_run` on inputs already checked and converted.
+`run` is final and shared: it checks the inputs, asks the target once for every clean image (an image
+already called live is a success after that one query and is not searched), hands the others to the
+attack's `_search`, and turns each `Found` into an `AttackResult`: the clean query added to the search's,
+the trajectory shifted to count it, every success re-verified through a PNG round trip. An attack
+implements only `_search`, and declares its settings as an `AttackSettings` model.
+
+An attack object holds only its settings and run options; nothing from one call is kept on `self`, so
+one object can attack many batches, in any order, from any thread.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ..errors import AttackError
-from ..targets.base import Target
-from .result import AttackResult
+from .criterion import Criterion
+from .result import AttackResult, apply_perturbation, compress_trajectory
+from .settings_model import AttackSettings
+from .verify import verify_adversarial
+
+if TYPE_CHECKING:  # torch and the targets are imported where an attack runs, so that declaring the attacks
+    import torch  # (their settings, for the CLI's options and the spec's checks) stays light
+
+    from ..targets.base import Target
 
 #: Called with each image's result the moment it is final (progress bars, streaming writers).
 ResultCallback = Callable[[AttackResult], None]
 
+#: Queries on an image before its search starts: the clean image, scored once to see if it is live.
+CLEAN_QUERIES = 1
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search hands back for one image it was given."""
+
+    problem: int  # position among the images handed to `_search`
+    perturbation: np.ndarray  # (d, 5) int rows x, y, r, g, b: the best found
+    p_live: float  # the target's score for the image with that perturbation, as the search saw it
+    queries: int  # images the search scored for this image
+    trajectory: np.ndarray  # (m, 2): queries spent by the search (its first query is 1), best spoof confidence
+    wall_time_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+FoundCallback = Callable[[Found], None]
+
 
 class Attack(ABC):
-    """A black-box attack on a `Target`: uint8 (N, H, W, 3) images in, one AttackResult per image out."""
+    """A black-box attack on a `Target`: uint8 (N, H, W, 3) images in, one AttackResult per image out.
+    Build it with settings fields as keywords (`PixelAttack(pixels=3)`) or a settings object."""
 
     name: ClassVar[str] = ""
+    Settings: ClassVar[type[AttackSettings]]
 
-    @abstractmethod
+    def __init__(self, settings: AttackSettings | None = None, /, *, max_active: int | None = None,
+                 verify: bool = True, **fields: Any):
+        if settings is None:
+            settings = self.Settings.parse(fields, attack=self.name)
+        elif fields or not isinstance(settings, self.Settings):
+            raise AttackError(f"attack {self.name!r}: give a {self.Settings.__name__} or keywords, not both")
+        if max_active is not None and (isinstance(max_active, bool) or int(max_active) < 1):
+            raise AttackError(f"max_active must be >= 1, got {max_active}")
+        self.config = settings
+        self.max_active = None if max_active is None else int(max_active)
+        self.verify = bool(verify)
+
     def settings(self) -> dict[str, Any]:
-        """The hyperparameters, JSON-ready; with the seed they define the attack's results."""
+        """The settings, JSON-ready; with the seed and the target they define the attack's results."""
+        return self.config.as_json()
+
+    @property
+    def query_budget(self) -> int:
+        return self.config.query_budget()
+
+    def __getattr__(self, name: str) -> Any:
+        # `attack.pixels` reads the settings; guarded so copying and unpickling never recurse.
+        config = self.__dict__.get("config")
+        if config is not None and name in type(config).model_fields:
+            return getattr(config, name)
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
@@ -43,41 +99,116 @@ class Attack(ABC):
         (`seed`, `ids[i]`) only (default id: its position), so its result does not depend on the
         other images in the batch. Pass the images' stable ids (FaceSet ids) to keep that true
         across shards."""
-        if not isinstance(target, Target):
-            raise AttackError(f"the target must be a fasrobust Target, got {type(target).__name__}")
-        batch = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
-        if batch.ndim != 4 or batch.shape[-1] != 3:
-            raise AttackError(f"images must be (N, H, W, 3), got shape {tuple(batch.shape)}")
-        if batch.dtype != torch.uint8:
-            raise AttackError(f"images must be uint8 (8-bit RGB), got {batch.dtype}")
-        if batch.shape[0] == 0:
-            raise AttackError("no images to attack (the selection is empty)")
-        if int(seed) != seed or seed < 0:
-            raise AttackError(f"seed must be a non-negative integer, got {seed}")
-        ids = np.arange(batch.shape[0]) if ids is None else np.asarray(ids)
-        if ids.shape != (batch.shape[0],) or not np.issubdtype(ids.dtype, np.integer):
-            raise AttackError(f"ids must be {batch.shape[0]} integers, one per image")
-        if len(np.unique(ids)) != len(ids):
-            raise AttackError("ids must be unique (they seed each image's random stream)")
-        return self._run(target, batch, seed=int(seed), ids=ids, on_result=on_result)
+        from .rng import problem_keys
+
+        batch, seed, ids = _checked(target, images, seed, ids)
+        criterion = Criterion.of(target)
+        batch = batch.to(target.device)
+        p_before = np.asarray(target(batch).double().cpu().numpy())
+        results: list[AttackResult | None] = [None] * len(ids)
+        todo = [i for i in range(len(ids)) if not criterion.is_live(p_before[i])]
+        for i in range(len(ids)):
+            if criterion.is_live(p_before[i]):
+                results[i] = self._already_live(i, float(p_before[i]), seed, criterion)
+                if on_result is not None:
+                    on_result(results[i])
+        if not todo:
+            return results
+        originals = batch[todo]
+        host = originals.cpu().numpy()
+
+        def finish(found: Found) -> None:
+            i = todo[found.problem]
+            if results[i] is not None:
+                raise AttackError(f"{self.name}: the search reported image {i} twice (a bug in the attack)")
+            results[i] = self._result(target, i, found, host[found.problem], float(p_before[i]), seed, criterion)
+            if on_result is not None:
+                on_result(results[i])
+
+        self._search(target, originals, keys=problem_keys(seed, ids[todo], device=target.device),
+                     p_before=p_before[todo], criterion=criterion, on_found=finish)
+        missing = [i for i in todo if results[i] is None]
+        if missing:
+            raise AttackError(f"{self.name}: the search returned no result for images {missing[:5]} (a bug)")
+        return results
 
     __call__ = run
 
     @abstractmethod
-    def _run(self, target: Target, images: torch.Tensor, *, seed: int, ids: np.ndarray,
-             on_result: ResultCallback | None) -> list[AttackResult]:
-        """Attack checked inputs: `images` uint8 (N, H, W, 3) on any device, N >= 1."""
+    def _search(self, target: Target, originals: torch.Tensor, *, keys: torch.Tensor, p_before: np.ndarray,
+                criterion: Criterion, on_found: FoundCallback) -> None:
+        """Search every image of `originals` (uint8 (n, H, W, 3) on the target's device, none called live),
+        at most `query_budget - CLEAN_QUERIES` queries each, stopping an image the moment it is called
+        live; call `on_found` exactly once per image. `keys[i]` seeds image i's counter-based stream."""
+
+    # ----- results ------------------------------------------------------------------------------------
+    def _already_live(self, index: int, p_live: float, seed: int, criterion: Criterion) -> AttackResult:
+        return AttackResult(index=index, success=True, queries=CLEAN_QUERIES, query_budget=self.query_budget,
+                            p_live_before=p_live, p_live_after=p_live,
+                            perturbation=np.zeros((0, 5), dtype=np.int64),
+                            trajectory=np.array([[CLEAN_QUERIES, 1.0 - p_live]]), wall_time_s=0.0, seed=seed,
+                            threshold=criterion.threshold, already_live=True, note="already called live")
+
+    def _result(self, target: Target, index: int, found: Found, original: np.ndarray, p_before: float,
+                seed: int, criterion: Criterion) -> AttackResult:
+        queries = CLEAN_QUERIES + int(found.queries)
+        if queries > self.query_budget:
+            raise AttackError(f"{self.name}: spent {queries} queries on one image, over its budget of "
+                              f"{self.query_budget} (a bug in the attack)")
+        steps = np.asarray(found.trajectory, dtype=np.float64).reshape(-1, 2)
+        # Best so far counts the clean image too: a search's first candidates may score worse than it.
+        trajectory = compress_trajectory(np.concatenate([[CLEAN_QUERIES], steps[:, 0] + CLEAN_QUERIES]),
+                                         np.minimum.accumulate(np.concatenate([[1.0 - p_before], steps[:, 1]])))
+        perturbation = np.asarray(found.perturbation, dtype=np.int64).reshape(-1, 5)
+        success = bool(criterion.is_live(found.p_live))
+        verified, note, extra = None, "", {**found.extra, "verification_queries": 0}
+        if success and self.verify:
+            check = verify_adversarial(target, apply_perturbation(original, perturbation), found.p_live, criterion)
+            verified, note, success = check.verified, check.note, check.verified
+            extra.update(verification_queries=1, p_live_verified=check.p_live)
+        return AttackResult(index=index, success=success, queries=queries, query_budget=self.query_budget,
+                            p_live_before=p_before, p_live_after=float(found.p_live), perturbation=perturbation,
+                            trajectory=trajectory, wall_time_s=found.wall_time_s, seed=seed,
+                            threshold=criterion.threshold, verified=verified, note=note, extra=extra)
 
 
+def _checked(target: Target, images: np.ndarray | torch.Tensor, seed: int,
+             ids: Sequence[int] | np.ndarray | None) -> tuple[torch.Tensor, int, np.ndarray]:
+    import torch
+
+    from ..targets.base import Target
+
+    if not isinstance(target, Target):
+        raise AttackError(f"the target must be a fasrobust Target, got {type(target).__name__}")
+    batch = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    if batch.ndim != 4 or batch.shape[-1] != 3:
+        raise AttackError(f"images must be (N, H, W, 3), got shape {tuple(batch.shape)}")
+    if batch.dtype != torch.uint8:
+        raise AttackError(f"images must be uint8 (8-bit RGB), got {batch.dtype}")
+    if batch.shape[0] == 0:
+        raise AttackError("no images to attack (the selection is empty)")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise AttackError(f"seed must be a non-negative integer, got {seed}")
+    ids = np.arange(batch.shape[0]) if ids is None else np.asarray(ids)
+    if ids.shape != (batch.shape[0],) or not np.issubdtype(ids.dtype, np.integer):
+        raise AttackError(f"ids must be {batch.shape[0]} integers, one per image")
+    if len(np.unique(ids)) != len(ids):
+        raise AttackError("ids must be unique (they seed each image's random stream)")
+    return batch, int(seed), ids
+
+
+# ----- the registry ----------------------------------------------------------------------------------------
 _REGISTRY: dict[str, type[Attack]] = {}
 
 
 def register_attack(name: str) -> Callable[[type[Attack]], type[Attack]]:
-    """Class decorator: `@register_attack("pixel")`. Names are unique."""
+    """Class decorator: `@register_attack("pixel")`. Names are unique; the class declares `Settings`."""
 
     def decorate(cls: type[Attack]) -> type[Attack]:
         if name in _REGISTRY:
             raise ValueError(f"attack name {name!r} is registered twice")
+        if not (isinstance(getattr(cls, "Settings", None), type) and issubclass(cls.Settings, AttackSettings)):
+            raise TypeError(f"attack {name!r} must declare Settings, an AttackSettings model")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -89,11 +220,20 @@ def list_attacks() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_attack(name: str, **settings: Any) -> Attack:
-    """Build a registered attack; unknown names and settings are one-line AttackErrors."""
+def attack_class(name: str) -> type[Attack]:
     if name not in _REGISTRY:
         raise AttackError(f"unknown attack {name!r} (known: {', '.join(list_attacks())})")
-    try:
-        return _REGISTRY[name](**settings)
-    except TypeError as exc:  # a setting the attack does not take
-        raise AttackError(f"attack {name!r}: {exc}") from None
+    return _REGISTRY[name]
+
+
+def attack_settings(name: str, values: dict[str, Any]) -> AttackSettings:
+    """Validated settings of a registered attack (one-line AttackErrors for unknown names and values)."""
+    cls = attack_class(name)
+    return cls.Settings.parse(values, attack=name)
+
+
+def create_attack(name: str, **settings: Any) -> Attack:
+    """Build a registered attack: its settings as keywords, plus the run options `max_active`, `verify`."""
+    cls = attack_class(name)
+    options = {k: settings.pop(k) for k in ("max_active", "verify") if k in settings}
+    return cls(**settings, **options)

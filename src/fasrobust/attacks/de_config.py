@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import AttackError
-from .rng import MAX_GENERATION
+from .counter_layout import MAX_GENERATION
 
 
 class Strategy(StrEnum):

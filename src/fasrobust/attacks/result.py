@@ -1,6 +1,11 @@
-"""What one attack on one image produced. Pixel perturbations are (d, 5) integer rows
-(x, y, r, g, b): a column, a row, and an 8-bit RGB colour, so every adversarial image is a real
-8-bit image that can be saved as PNG and checked again."""
+"""What one attack on one image produced (attack stage -> store). Pixel perturbations are (d, 5) integer
+rows (x, y, r, g, b): a column, a row, and an 8-bit RGB colour, so every adversarial image is a real 8-bit
+image that can be saved as PNG and checked again.
+
+The trajectory is indexed by queries, so every attack's curve lies on one axis: rows (q, s) say that after
+q queries on this image (the clean image's first query included) the best spoof confidence 1 - P(live)
+found was s. Only the points where it changed are kept, plus the first and the last, so the value at
+any q is the last row at or before it (a step function), whatever the attack."""
 
 from __future__ import annotations
 
@@ -12,20 +17,20 @@ import numpy as np
 @dataclass(frozen=True)
 class AttackResult:
     index: int  # position of the image in the attacked batch (the FaceSet id is kept by the caller)
-    success: bool  # P(live) >= 0.5 after the attack, re-verified from the saved PNG when one was written
-    queries: int  # images scored by the target for this image (1, the clean image, when already called live)
-    generations: int  # DE generations run (0 when it was already called live)
+    success: bool  # called live after the attack, re-verified from the PNG when one was written
+    queries: int  # images scored by the target for this image, the clean image's query included
+    query_budget: int  # the most this attack could have spent on it
     p_live_before: float
     p_live_after: float
     perturbation: np.ndarray  # (d, 5) int: x, y, r, g, b
-    fitness_history: np.ndarray  # best spoof confidence (1 - P(live)) after the start and each generation
+    trajectory: np.ndarray  # (m, 2) float: queries spent, best spoof confidence so far
     wall_time_s: float
     seed: int
-    pixels: int
-    already_live: bool = False  # called live before any change: a success with 0 queries (the paper)
+    threshold: float  # the criterion: called live iff P(live) >= threshold
+    already_live: bool = False  # called live before any change: a success after the one clean query
     verified: bool | None = None  # True/False after the PNG round trip; None when not checked
     note: str = ""  # e.g. why a success did not verify
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # attack-specific facts (DE generations), verification queries
 
 
 def apply_perturbation(image: np.ndarray, perturbation: np.ndarray) -> np.ndarray:
@@ -34,3 +39,22 @@ def apply_perturbation(image: np.ndarray, perturbation: np.ndarray) -> np.ndarra
     for x, y, r, g, b in np.asarray(perturbation, dtype=np.int64):
         out[y, x] = (r, g, b)
     return out
+
+
+def compress_trajectory(queries: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(m, 2) rows of a best-so-far curve: the first point, each point where the value changed, the last."""
+    queries = np.asarray(queries, dtype=np.float64).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if queries.size == 0:
+        return np.zeros((0, 2))
+    keep = np.ones(queries.size, dtype=bool)
+    keep[1:] = scores[1:] != scores[:-1]
+    keep[-1] = True
+    return np.stack([queries[keep], scores[keep]], axis=1)
+
+
+def score_at(trajectory: np.ndarray | list, queries: float) -> float:
+    """The best spoof confidence after `queries` queries (NaN before the first point)."""
+    rows = np.asarray(trajectory, dtype=np.float64).reshape(-1, 2)
+    at = np.searchsorted(rows[:, 0], queries, side="right") - 1
+    return float(rows[at, 1]) if at >= 0 else float("nan")

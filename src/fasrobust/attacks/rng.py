@@ -27,17 +27,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .counter_layout import _SLOT_BITS, _STREAM_BITS, MAX_GENERATION, MAX_SLOTS  # noqa: F401 (re-exported)
+
 _GOLDEN = 0x9E3779B97F4A7C15
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
 _U64 = (1 << 64) - 1
 
-# Counter layout: generation | stream | slot, so no two draws of one problem share a counter.
-_SLOT_BITS = 30
-_STREAM_BITS = 6
-_GEN_BITS = 63 - _SLOT_BITS - _STREAM_BITS
-MAX_SLOTS = 1 << _SLOT_BITS
-MAX_GENERATION = (1 << _GEN_BITS) - 1
+
 #: Elements hashed at a time on a CPU: 64 Ki uint64 = 512 KiB stays in the L2 cache through the hash's
 #: dozen passes (2-3x faster than streaming a large array through memory a dozen times).
 _CPU_PIECE = 1 << 16

@@ -8,16 +8,16 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from ..labels import Label
 from ..provenance import write_bytes_atomic
-from ..targets.base import Target
+from .criterion import Criterion
 
-#: P(live) at or above this is called live (bob's rule: a score equal to the threshold is accepted).
-LIVE_THRESHOLD = 0.5
+if TYPE_CHECKING:
+    from ..targets.base import Target
 #: A re-check that differs from the attack's own score by more than this is noted (a target whose answer
 #: depends on more than the image: batch composition, randomness, a changed model).
 SCORE_TOLERANCE = 1e-3
@@ -43,10 +43,6 @@ def write_png(path: str | Path, image: np.ndarray) -> bytes:
     return data
 
 
-def called(p_live: float) -> Label:
-    return Label.LIVE if p_live >= LIVE_THRESHOLD else Label.SPOOF
-
-
 @dataclass(frozen=True)
 class Verification:
     verified: bool
@@ -54,13 +50,16 @@ class Verification:
     note: str = ""
 
 
-def verify_adversarial(target: Target, adversarial: np.ndarray, p_live_attack: float) -> Verification:
-    """PNG round trip of one adversarial image, then one query. Verified iff still called live."""
+def verify_adversarial(target: Target, adversarial: np.ndarray, p_live_attack: float,
+                       criterion: Criterion | None = None) -> Verification:
+    """PNG round trip of one adversarial image, then one query. Verified iff still called live by the
+    same criterion the attack used (the target's own threshold by default)."""
+    criterion = criterion or Criterion.of(target)
     restored = decode_png(encode_png(adversarial))
     if not np.array_equal(restored, adversarial):
         return Verification(False, float("nan"), "PNG round trip changed the pixels")
     p_live = float(target(restored[None])[0])
-    if called(p_live) is not Label.LIVE:
+    if not criterion.is_live(p_live):
         return Verification(False, p_live, f"not live on re-check from PNG: P(live) {p_live:.4f} "
                                            f"(the attack saw {p_live_attack:.4f})")
     if abs(p_live - p_live_attack) > SCORE_TOLERANCE:

@@ -1,0 +1,74 @@
+"""How an attack declares itself (attack stage): a typed settings model with its fields, defaults,
+validation and query budget. The CLI generates the attack's options from it, the spec grid's axes are
+its fields, the planner merges budgets along its `budget_field`, and the store keeps it as JSON with a
+hash, so nothing outside `attacks/` names one attack's settings.
+
+Only what changes an attack's results belongs here. How it runs (how many images side by side, on
+which device) is a run option of the attack object, not a setting, so it never enters a job id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import AttackError
+from ..settings import describe_validation_error
+
+
+class AttackSettings(BaseModel):
+    """Base of every attack's settings. Subclasses declare fields and the two class attributes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The setting that sets the query budget (the DE's iterations, Sparse-RS's queries). Attacks are
+    #: prefix-consistent along it, so a grid's budgets run once, at the largest.
+    budget_field: ClassVar[str]
+    #: The setting that sets how many pixels may change (the paper's Fig. 3 axis).
+    size_field: ClassVar[str] = "pixels"
+
+    def query_budget(self) -> int:
+        """Queries per image at most, the clean image's first query included."""
+        raise NotImplementedError
+
+    def queries_at(self, budget: int) -> int:
+        """The query budget these settings would have with `budget` in the budget field (for reading a
+        smaller budget's result off a larger run)."""
+        return self.with_budget(budget).query_budget()
+
+    def budget_value(self) -> int:
+        return int(getattr(self, self.budget_field))
+
+    def with_budget(self, value: int) -> AttackSettings:
+        return type(self).model_validate({**self.model_dump(), self.budget_field: value})
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """A short stable hash of the settings (stored beside them; names PNG folders)."""
+        canonical = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.as_json().items())
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], *, attack: str) -> AttackSettings:
+        """Validate, turning pydantic's report into one line that names the attack and the field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise AttackError(f"attack {attack!r}: {describe_validation_error(exc)}") from None
+
+    @classmethod
+    def fields_help(cls) -> dict[str, str]:
+        """Field name -> its description and default, for generated CLI help."""
+        out = {}
+        for name, field in cls.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            shown = default.value if hasattr(default, "value") else default
+            out[name] = f"{field.description or name} (default {shown})"
+        return out
