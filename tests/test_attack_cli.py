@@ -57,7 +57,9 @@ def test_attack_prints_recall_stores_rows_and_writes_pngs_that_reverify(trained,
                              "--shard-size", 3, "--seed", 1)
     assert code == 0, err
     lines = dict(line.split(": ", 1) for line in out.splitlines() if line.startswith("recall"))
-    before, after, drop = (float(lines[k].removesuffix(" points").rstrip("%")) for k in ("recall before", "recall after", "recall drop"))
+    before, after, drop = (float(lines[k].split()[0].rstrip("%")) for k in ("recall before", "recall after",
+                                                                             "recall drop"))
+    assert "95% CI" in lines["recall after"] and "median queries to success" in out
     assert before == 100.0 and after < 100.0 and drop == pytest.approx(before - after, abs=0.02)
     with ResultsStore(run / "results.sqlite") as store:
         rows = store.attacks()
@@ -67,7 +69,9 @@ def test_attack_prints_recall_stores_rows_and_writes_pngs_that_reverify(trained,
     target = TorchTarget.from_checkpoint(run, device="cpu")
     adversarial = np.stack([decode_png((run / png).read_bytes()) for png in wins["png"]])
     assert (target(adversarial) >= 0.5).all(), "every stored PNG is still called live"
-    assert (rows["queries"] == 1 + 24 * (rows["generations"] + 1)).all()
+    generations = rows["extra"].map(lambda e: e["generations"])
+    assert (rows["attack"] == "pixel").all() and (rows["threshold"] == 0.5).all()
+    assert (rows["queries"] == 1 + 24 * (generations + 1)).all() and (rows["query_budget"] == 1 + 24 * 7).all()
 
     # The same command again resumes: nothing is attacked twice, the rows stay as they were.
     code, out, err = run_cli(capsys, "attack", "--run", run, "--pixels", 9, "--iterations", 6, "--population", 24,
@@ -90,14 +94,31 @@ def test_labels_all_and_limit_with_an_explicit_faceset_and_out(trained, capsys, 
     (["--pixels", 0], "pixels"),
     (["--iterations", 0], "iterations"),
     (["--population", 3], "population"),
-    (["--f", "x"], "--f"),
-    (["--cr", 1.5], "CR"),
+    (["--f", "x"], "f:"),
+    (["--cr", 1.5], "cr:"),
+    (["--attack", "nope"], "unknown attack 'nope'"),
+    (["--attack", "sparse-rs", "--population", 4], "--population is a setting of pixel, not of --attack sparse-rs"),
     (["--split", "dev"], "no images in split 'dev'"),
     (["--labels", "both"], "label selection"),
 ])
 def test_bad_options_are_one_line_errors(trained, capsys, tmp_path, args, expected):
     code, out, err = run_cli(capsys, "attack", trained / "run", "--out", tmp_path, *args)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_sparse_rs_attacks_stores_and_resumes_like_the_de(trained, capsys):
+    run = trained / "run"
+    args = ["attack", run, "--attack", "sparse-rs", "--pixels", 9, "--queries", 60, "--limit", 6, "--shard-size", 3]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "recall before" in out and "median queries to success" in out
+    with ResultsStore(run / "results.sqlite") as store:
+        rows = store.attacks()
+    rows = rows[rows["attack"] == "sparse-rs"]
+    assert len(rows) == 6 and (rows["query_budget"] == 60).all() and (rows["queries"] <= 60).all()
+    assert rows["settings"].map(lambda s: s["pixels"]).eq(9).all()
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "0 shard(s) run, 2 already done" in out
 
 
 def test_bad_targets_are_one_line_errors(trained, capsys, tmp_path):

@@ -1,5 +1,6 @@
-"""Attack shards: rows for the store, PNGs that re-verify, job ids that name the work, and resumption
-after a target failure that ends with the same rows as a run that never failed."""
+"""Attack shards: rows for the store, PNGs that re-verify, job ids that name the work, resumption after a
+transient target failure that ends with the same rows as a run that never failed, and a contract failure
+that stops the evaluation with its one line."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ import torch
 from fasrobust.attacks import PixelAttack
 from fasrobust.attacks.verify import decode_png
 from fasrobust.data.faceset import META_COLUMNS, FaceSet
-from fasrobust.errors import AttackError, TargetError
-from fasrobust.experiments.attack_job import (
-    attack_faceset,
-    plan_attack_jobs,
-    recall_summary,
-    run_attack_shard,
-    select_image_ids,
-)
+from fasrobust.errors import AttackError, TargetError, TransientTargetError
+from fasrobust.experiments.attack_job import plan_attack_jobs, run_attack_shard, select_image_ids
+from fasrobust.experiments.attack_stats import attack_stats
+from fasrobust.experiments.evaluation import evaluate_attack
+from fasrobust.experiments.spec import ImageSelection
 from fasrobust.experiments.store import ResultsStore
 from fasrobust.targets.base import Target
 
@@ -41,7 +39,7 @@ class SecretPixel(Target):
 
 
 class FailingOnce(SecretPixel):
-    """A flaky endpoint: the first call after `limit` queries raises TargetError, later calls work."""
+    """A flaky endpoint: the first call after `limit` queries raises a transient error, later calls work."""
 
     def __init__(self, limit: int):
         super().__init__()
@@ -50,7 +48,20 @@ class FailingOnce(SecretPixel):
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
         if self.queries >= self.limit and not self.failed:
             self.failed = True
-            raise TargetError("endpoint answered 503 after 3 retries")
+            raise TransientTargetError("endpoint answered 503 after 3 retries")
+        return super()._predict(images)
+
+
+class WrongShapeAfter(SecretPixel):
+    """A target that starts answering nonsense (a contract error: it would do so on every later call)."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        if self.queries >= self.limit:
+            raise TargetError("answered 2 scores for 24 images")
         return super()._predict(images)
 
 
@@ -85,7 +96,8 @@ def test_shard_rows_pngs_and_side_by_side(tmp_path):
         assert (png != original).any(axis=-1).sum() <= 1, "one pixel changed"
         side = decode_png((tmp_path / row.png.replace(".png", "_side.png")).read_bytes())
         assert side.shape[0] >= 192 and side.shape[1] > 3 * side.shape[0]
-    assert all(r.iterations == 12 and r.population == 24 for r in rows)
+    assert all(r.attack == "pixel" and r.settings["iterations"] == 12 and r.settings["population"] == 24
+               for r in rows)
 
 
 def test_rows_do_not_depend_on_how_images_are_sharded(tmp_path):
@@ -104,27 +116,55 @@ def _rows(path) -> pd.DataFrame:
     return frame.drop(columns=["wall_s"]).sort_values("image_id").reset_index(drop=True)
 
 
+def saved_faceset(tmp_path) -> FaceSet:
+    faceset().write(tmp_path / "faces")
+    return FaceSet.load(tmp_path / "faces")
+
+
 def test_resume_after_a_failing_target_gives_the_rows_of_an_uninterrupted_run(tmp_path):
-    faces = faceset()
-    options = dict(attack=ATTACK, target_id="unit-model", split="test", seed=2, shard_size=3)
-    clean = attack_faceset(SecretPixel(), faces, run_dir=tmp_path / "clean", **options)
+    faces = saved_faceset(tmp_path)
+    options = dict(attack=ATTACK, target_id="unit-model", seed=2,
+                   selection=ImageSelection(split="test", shard_size=3, seed=2))
+    clean = evaluate_attack(SecretPixel(), faces, run_dir=tmp_path / "clean", **options)
     assert clean.jobs_run == 3 and clean.jobs_failed == 0 and clean.images == 8  # shards of 3, 3, 2
     with ResultsStore(tmp_path / "clean" / "results.sqlite") as store:
         jobs = store.jobs("attack")
         first_shard = jobs[jobs["settings"].map(lambda s: s["shard"] == 0)]["result"].iloc[0]
         shard0 = first_shard["queries"] + first_shard["verification_queries"]
 
-    # The endpoint fails once, early in the second shard: that shard is recorded and skipped, the third runs.
-    first = attack_faceset(FailingOnce(limit=shard0 + 30), faces, run_dir=tmp_path / "flaky", **options)
-    assert (first.jobs_run, first.jobs_failed, first.images) == (2, 1, 5)
+    # The endpoint fails once, early in the second shard: that shard is recorded, no further shard is sent
+    # to a target that just failed, and the summary says the failure was transient.
+    first = evaluate_attack(FailingOnce(limit=shard0 + 30), faces, run_dir=tmp_path / "flaky", **options)
+    assert (first.jobs_run, first.jobs_failed, first.images) == (1, 2, 3)
+    assert [kind for _, kind in first.failures.values()] == ["transient"]
     with ResultsStore(tmp_path / "flaky" / "results.sqlite") as store:
         failures = store.failures()
-        assert len(failures) == 1 and "shard 1" in failures["message"][0] and "503" in failures["message"][0]
-    second = attack_faceset(SecretPixel(), faces, run_dir=tmp_path / "flaky", **options)
-    assert (second.jobs_resumed, second.jobs_run, second.jobs_failed) == (2, 1, 0)
+        assert len(failures) == 1 and "shard 2/3" in failures["message"][0] and "503" in failures["message"][0]
+    second = evaluate_attack(SecretPixel(), faces, run_dir=tmp_path / "flaky", **options)
+    assert (second.jobs_resumed, second.jobs_run, second.jobs_failed) == (1, 2, 0)
     pd.testing.assert_frame_equal(_rows(tmp_path / "flaky"), _rows(tmp_path / "clean"))
-    assert (second.recall_before, second.recall_after) == (clean.recall_before, clean.recall_after)
-    assert clean.recall_before == 1.0 and clean.recall_after < 1.0
+    assert second.stats == clean.stats
+    assert clean.stats["recall"] == 100.0 and clean.stats["recall_after"] < 100.0
+
+
+def test_a_contract_error_stops_the_evaluation_with_its_line(tmp_path):
+    faces = saved_faceset(tmp_path)
+    summary = evaluate_attack(WrongShapeAfter(limit=40), faces, run_dir=tmp_path / "run", attack=ATTACK,
+                              target_id="broken", selection=ImageSelection(split="test", shard_size=3))
+    (message, kind), = summary.failures.values()
+    assert kind == "contract" and "answered 2 scores" in message
+    assert summary.jobs_run == 0 and summary.jobs_failed == 3, "the other shards are never sent"
+
+
+def test_a_target_that_fails_its_sanity_check_is_refused_before_any_shard(tmp_path):
+    class Noisy(SecretPixel):
+        def _predict(self, images):
+            return torch.rand(len(images)) * 0.4
+
+    with pytest.raises(TargetError, match="nondeterministic"):
+        evaluate_attack(Noisy(), saved_faceset(tmp_path), run_dir=tmp_path / "run", attack=ATTACK, target_id="n",
+                        selection=ImageSelection(split="test"))
+    assert not (tmp_path / "run" / "adversarial").exists()
 
 
 def test_job_plan_names_each_shard_by_its_settings():
@@ -153,11 +193,16 @@ def test_image_selection():
         select_image_ids(faces.select(faces.meta["label"] == "live"), split="test")
 
 
-def test_recall_summary_follows_the_paper():
+def test_attack_stats_follow_the_paper_with_wilson_intervals():
     frame = pd.DataFrame({"attack_type": ["print", "print", "print", "print", "bona_fide"],
-                          "p_live_before": [0.1, 0.2, 0.7, 0.3, 0.9],
-                          "success": [True, False, True, False, True]})
-    summary = recall_summary(frame)
-    assert summary["spoofs"] == 4
-    assert summary["recall_before"] == 0.75 and summary["recall_after"] == 0.5
-    assert summary["recall_drop"] == pytest.approx(25.0)  # percentage points
+                          "p_live_before": [0.1, 0.2, 0.7, 0.3, 0.9], "threshold": 0.5,
+                          "success": [True, False, True, False, True],
+                          "already_live": [False, False, True, False, True], "queries": [30, 50, 1, 50, 1],
+                          "verified": [1, None, None, None, None]})
+    stats = attack_stats(frame)
+    assert stats["spoofs"] == 4 and stats["attacked"] == 3 and stats["successes"] == 2
+    assert stats["recall"] == 75.0 and stats["recall_after"] == 50.0
+    assert stats["recall_drop"] == pytest.approx(25.0)  # percentage points
+    lo, hi = stats["recall_after_ci"]  # Wilson 95 % for 2 of 4: 15.0 - 85.0
+    assert lo == pytest.approx(15.0, abs=0.1) and hi == pytest.approx(85.0, abs=0.1)
+    assert attack_stats(frame, queries=20)["recall_after"] == 75.0, "the success at 30 queries is past 20"

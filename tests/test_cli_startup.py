@@ -9,9 +9,11 @@ import json
 import subprocess
 import sys
 
+# fasrobust.attacks is not heavy: importing it declares the attacks (their settings models, which the
+# attack command's options are generated from) and leaves torch and the engines unimported.
 HEAVY = ("torch", "tensorflow", "matplotlib", "ray", "onnx", "onnxruntime", "pandas", "cv2",
-         "fasrobust.models", "fasrobust.training", "fasrobust.attacks", "fasrobust.targets",
-         "fasrobust.experiments", "fasrobust.report")
+         "fasrobust.models", "fasrobust.training", "fasrobust.attacks.de", "fasrobust.attacks.canvas",
+         "fasrobust.attacks.rng", "fasrobust.targets", "fasrobust.experiments", "fasrobust.report")
 
 # Prints one JSON line: {step: [heavy modules loaded after it]} for the import, then each --help in turn.
 _PROBE = """

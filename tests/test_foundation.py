@@ -55,35 +55,91 @@ def test_faceset_refuses_wrong_dtype():
 
 
 def _result(i: int, success: bool) -> AttackResult:
-    return AttackResult(index=i, success=success, queries=10 * i, generations=i, p_live_before=0.1,
+    return AttackResult(index=i, success=success, queries=10 * i + 1, query_budget=41, p_live_before=0.1,
                         p_live_after=0.7 if success else 0.2, perturbation=np.array([[1, 2, 3, 4, 5]]),
-                        fitness_history=np.array([0.9, 0.5]), wall_time_s=0.01, seed=0, pixels=1)
+                        trajectory=np.array([[1, 0.9], [10 * i + 1, 0.5]]), wall_time_s=0.01, seed=0, threshold=0.5)
+
+
+def _row(i: int, success: bool) -> AttackRow:
+    return AttackRow(image_id=i, source="v.mov", split="test", attack_type="print", attack="pixel",
+                     settings={"pixels": 1, "population": 20, "iterations": 1}, result=_result(i, success))
 
 
 def test_store_commits_a_job_once_and_reads_it_back(tmp_path):
     settings = {"pixels": 1, "shard": 0}
     job = job_id("attack", settings)
     assert job == job_id("attack", dict(reversed(list(settings.items())))), "ids ignore key order"
-    rows = [AttackRow(image_id=i, source="v.mov", split="test", attack_type="print", iterations=5,
-                      population=20, result=_result(i, i == 1)) for i in range(3)]
+    rows = [_row(i, i == 1) for i in range(3)]
     with ResultsStore(tmp_path / "results.sqlite") as store:
         assert store.commit_job(job, "attack", settings, {"n": 3}, attack_rows=rows)
         assert not store.commit_job(job, "attack", settings, {"n": 3}, attack_rows=rows), "second commit is a no-op"
     with ResultsStore(tmp_path / "results.sqlite") as store:
         frame = store.attacks()
         assert len(frame) == 3 and frame["success"].tolist() == [False, True, False]
-        assert frame["perturbation"][0] == [[1, 2, 3, 4, 5]]
+        assert frame["perturbation"][0] == [[1, 2, 3, 4, 5]] and frame["trajectory"][2] == [[1, 0.9], [21, 0.5]]
+        assert frame["attack"][0] == "pixel" and frame["settings"][0]["population"] == 20
         assert store.jobs("attack")["result"][0] == {"n": 3}
         assert store.is_done(job)
 
 
 def test_store_rolls_back_a_job_whose_rows_fail(tmp_path):
-    bad = AttackRow(image_id=0, source="v", split="test", attack_type="print", iterations=5, population=20,
-                    result=_result(0, False))
+    bad = _row(0, False)
     with ResultsStore(tmp_path / "r.sqlite") as store:
         with pytest.raises(sqlite3.IntegrityError):
             store.commit_job("j", "attack", {}, {}, attack_rows=[bad, bad])  # duplicate primary key
         assert not store.is_done("j") and store.attacks().empty
+
+
+def test_store_refuses_a_foreign_sqlite_file_and_leaves_it_untouched(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+        db.execute("INSERT INTO customers VALUES ('ada')")
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="not a fasrobust results store .*customers.*left untouched"):
+        ResultsStore(path)
+    assert path.read_bytes() == before
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, settings TEXT NOT NULL, result TEXT NOT NULL,
+    wall_s REAL NOT NULL, host TEXT NOT NULL, finished_utc TEXT NOT NULL);
+CREATE TABLE attacks (job_id TEXT NOT NULL, image_id INTEGER NOT NULL, source TEXT NOT NULL, split TEXT NOT NULL,
+    attack_type TEXT NOT NULL, pixels INTEGER NOT NULL, iterations INTEGER NOT NULL, population INTEGER NOT NULL,
+    seed INTEGER NOT NULL, success INTEGER NOT NULL, already_live INTEGER NOT NULL, verified INTEGER,
+    queries INTEGER NOT NULL, generations INTEGER NOT NULL, p_live_before REAL NOT NULL, p_live_after REAL NOT NULL,
+    perturbation TEXT NOT NULL, fitness_history TEXT NOT NULL, wall_s REAL NOT NULL, png TEXT,
+    note TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, image_id));
+CREATE TABLE failures (job_id TEXT NOT NULL, time_utc TEXT NOT NULL, message TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO jobs VALUES ('attack-1', 'attack', '{"attack": "pixel", "f": 0.7, "cr": 0.9, "strategy": "best1"}',
+    '{}', 1.0, 'h', '2026-01-01');
+INSERT INTO attacks VALUES ('attack-1', 7, 'v.mov', 'test', 'print', 3, 2, 10, 0, 1, 0, 1, 21, 1, 0.1, 0.6,
+    '[[1, 2, 3, 4, 5]]', '[0.9, 0.4]', 0.5, 'adversarial/x/7.png', '');
+INSERT INTO attacks VALUES ('attack-1', 8, 'v.mov', 'test', 'print', 3, 2, 10, 0, 0, 0, NULL, 31, 2, 0.2, 0.3,
+    '[[1, 1, 3, 4, 5]]', '[0.8, 0.75, 0.7]', 0.5, NULL, '');
+INSERT INTO failures VALUES ('attack-2', '2026-01-01', 'endpoint down');
+"""
+
+
+def test_a_schema_1_store_is_migrated_with_every_row_and_a_backup(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_1)
+    with ResultsStore(path) as store:
+        rows = store.attacks().set_index("image_id")
+        assert len(rows) == 2 and len(store.failures()) == 1 and store.is_done("attack-1")
+    assert (tmp_path / "results.schema1-backup.sqlite").is_file()
+    won, lost = rows.loc[7], rows.loc[8]
+    assert won["attack"] == "pixel" and won["settings"] == {"pixels": 3, "population": 10, "iterations": 2,
+                                                            "f": 0.7, "cr": 0.9, "strategy": "best1"}
+    assert won["query_budget"] == 1 + 10 * 3 and won["queries"] == 21 and won["threshold"] == 0.5
+    assert won["trajectory"] == [[1, 0.9], [11, 0.9], [21, 0.4]] and won["png"] == "adversarial/x/7.png"
+    assert won["extra"]["generations"] == 1 and bool(won["success"]) and won["verified"] == 1
+    assert lost["trajectory"][-1] == [31, 0.7] and not lost["success"]
+    with ResultsStore(path) as store:  # opened again: already schema 2, nothing changes
+        pd.testing.assert_frame_equal(store.attacks().set_index("image_id"), rows)
 
 
 def test_store_rejects_a_file_that_is_not_sqlite(tmp_path):

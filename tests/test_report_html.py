@@ -82,7 +82,7 @@ def test_cli_prints_index_html_and_exports_rows(built, tmp_path):
     index, stdout = built
     assert stdout.strip().splitlines()[-1] == str(index) and index.is_file()
     attacks = pd.read_csv(index.parent / "export" / "attacks.csv")
-    assert len(attacks) == 5 * N_SPOOF and {"fitness_history", "perturbation", "png"} <= set(attacks.columns)
+    assert len(attacks) == 5 * N_SPOOF and {"trajectory", "perturbation", "png", "attack", "settings"} <= set(attacks.columns)
     code, _, stderr = _cli("report", str(tmp_path / "nothing"))
     assert code == 2
     assert stderr.startswith("fasrobust: error: ") and "nothing: no results.sqlite here" in stderr

@@ -1,5 +1,5 @@
 """Report tables from a results store filled by the test itself (no training, no attacking): the paper's
-recall-drop arithmetic, recall after at a smaller budget read from the trajectories, Tables 7-8, the
+recall-drop arithmetic, recall after at a smaller budget read from the stored queries, Tables 7-8, the
 published numbers beside ours, the file formats, a partly finished run, and `fasrobust report`."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fasrobust.experiments.store import AttackRow, ResultsStore, job_id
 from fasrobust.report.data import load_run
 from fasrobust.report.formats import latex_escape, to_latex, to_markdown, write_tables
 from fasrobust.report.paper_numbers import published
-from fasrobust.report.summary import iteration_curve
+from fasrobust.report.summary import budget_curve
 from fasrobust.report.tables import build_tables
 
 SIZE = 32
@@ -50,25 +50,29 @@ def make_faceset(root: Path, database: str, synthetic: bool) -> FaceSet:
 
 
 def trajectory(first_hit: int | None, iterations: int) -> np.ndarray:
-    """Best spoof confidence per generation: reaches <= 0.5 exactly at `first_hit` (None: never)."""
-    if first_hit is None:
-        return np.linspace(0.95, 0.6, iterations + 1)
-    return np.append(np.linspace(0.95, 0.55, first_hit), 0.45)
+    """(queries, best spoof confidence) after the clean query and each generation, as the DE stores it:
+    reaches <= 0.5 exactly at generation `first_hit` (None: never)."""
+    history = (np.linspace(0.95, 0.6, iterations + 1) if first_hit is None
+               else np.append(np.linspace(0.95, 0.55, first_hit), 0.45))
+    queries = 1 + POPULATION * (np.arange(len(history)) + 1)
+    return np.vstack([[1, 0.95], np.column_stack([queries, history])])
 
 
 def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dict, *, pixels: int,
                   iterations: int, hits: dict[int, int], already_live: set[int] = frozenset()) -> str:
     rng = np.random.default_rng(pixels * 1000 + iterations)
     ids = list(range(N_SPOOF))
-    settings = {**model, "attack": "pixel", "pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0,
-                "strategy": "rand1", "iterations": iterations, "seed": 0, "target": model.get("train_job", "torch:0123456789abcdef"),
-                "faceset": "fs", "split": "test", "shard": 0, "image_ids": ids, "labels": "spoof"}
+    attack = {"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0, "strategy": "rand1",
+              "iterations": iterations}
+    settings = {**model, "attack": "pixel", **attack, "seed": 0,
+                "target": model.get("train_job", "torch:0123456789abcdef"), "faceset": "fs", "split": "test",
+                "shard": 0, "image_ids": ids, "labels": "spoof"}
     job = job_id("attack", settings)
     rows = []
     for i in ids:
         perturbation = np.column_stack([rng.integers(0, SIZE, (pixels, 2)), rng.integers(0, 256, (pixels, 3))])
         live, hit = i in already_live, hits.get(i)
-        history = np.array([0.3]) if live else trajectory(hit, iterations)
+        history = np.array([[1, 0.3]]) if live else trajectory(hit, iterations)
         success = live or hit is not None
         png = None
         if success and not live:
@@ -78,15 +82,13 @@ def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dic
             (run_dir / png).write_bytes(encode_png(adversarial))
             side = side_by_side(faces.images[i], adversarial, perturbation)
             (run_dir / png.replace(".png", "_side.png")).write_bytes(encode_png(side))
-        generations = 0 if live else len(history) - 1
         result = AttackResult(
-            index=i, success=success, queries=0 if live else POPULATION * (generations + 1), generations=generations,
+            index=i, success=success, queries=int(history[-1, 0]), query_budget=1 + POPULATION * (iterations + 1),
             p_live_before=0.7 if live else 0.05, p_live_after=0.7 if live else (0.55 if success else 0.4),
-            perturbation=np.zeros((0, 5), int) if live else perturbation, fitness_history=history, wall_time_s=0.01,
-            seed=0, pixels=pixels, already_live=live, verified=True if png else None)
+            perturbation=np.zeros((0, 5), int) if live else perturbation, trajectory=history, wall_time_s=0.01,
+            seed=0, threshold=0.5, already_live=live, verified=True if png else None)
         meta = faces.meta.iloc[i]
-        rows.append(AttackRow(i, str(meta["source"]), "test", str(meta["attack_type"]), iterations, POPULATION,
-                              result, png))
+        rows.append(AttackRow(i, str(meta["source"]), "test", str(meta["attack_type"]), "pixel", attack, result, png))
     store.commit_job(job, "attack", settings, {"images": len(rows)}, attack_rows=rows)
     return job
 
@@ -117,8 +119,9 @@ def make_run(run_dir: Path, *, synthetic: bool = False) -> Path:
         plan_jobs += [{"id": train_id, "kind": "train", "label": f"train {database} {augment} {steps} steps"},
                       {"id": eval_id, "kind": "evaluate", "label": f"evaluate {database} {augment} {steps} steps"}]
         groups.append({"key": f"g-{augment}-{steps}", "database": database, "train_job": train_id, "budgets": [200],
-                       "settings": {**settings, "pixels": 9, "population": POPULATION, "f": 0.5, "cr": 1.0,
-                                    "strategy": "rand1", "iterations": 200, "seed": 0}})
+                       "budget_field": "iterations",
+                       "settings": {**settings, "attack": "pixel", "pixels": 9, "population": POPULATION, "f": 0.5,
+                                    "cr": 1.0, "strategy": "rand1", "iterations": 200, "seed": 0}})
         if acc is None:
             store.record_failure(train_id, f"train {database} shift: <b>out of memory</b>")
             continue
@@ -138,7 +141,8 @@ def make_run(run_dir: Path, *, synthetic: bool = False) -> Path:
     store.close()
     spec = {"name": "paper-mini", "synthetic": synthetic, "description": "a <small> spec & its test",
             "databases": [{"name": database, "prepare": {"database": database}}],
-            "grid": {"augment": ["none", "shift", "all"], "steps": [50000], "pixels": [9], "iterations": [200]},
+            "grid": {"augment": ["none", "shift", "all"], "steps": [50000],
+                     "attacks": [{"name": "pixel", "pixels": [9], "iterations": [200]}]},
             "images": {"split": "test", "labels": "spoof", "limit": None, "seed": 0},
             "outputs": {"trajectory_images": 40, "trajectory_seed": 0}}
     (run_dir / "spec.yaml").write_text(yaml.safe_dump(spec))
@@ -166,14 +170,14 @@ def test_published_numbers_keep_the_papers_arithmetic():
 
 
 def test_table_reproduces_the_papers_recall_drop_arithmetic(tables):
-    table = tables["augmentation-3dmad"]
+    table = tables["augmentation-3dmad-pixel"]
     none = table.values[table.values["augment"] == "none"].iloc[0]
     assert none["Recall before (%)"] == 100.0
     assert none["Recall after (%)"] == 81.0  # 19 of 100 spoof rows succeed
     assert none["Recall drop (%)"] == 19.0
     assert none["ACC (%)"] == 100.0 and none["HTER (%)"] == 0.0
     assert none["Spoofs attacked"] == 100
-    assert none["Median queries to success"] == np.median([POPULATION * (3 + 9 * i + 1) for i in range(19)])
+    assert none["Median queries to success"] == np.median([1 + POPULATION * (3 + 9 * i + 1) for i in range(19)])
     shown = table.display.set_index("DA used")
     assert shown.loc["None DA", "Recall drop (%)"] == "19.00"
     assert list(shown.index) == ["None DA", "Shift", "All"]  # the paper's order; shift planned, not run
@@ -185,34 +189,40 @@ def test_table_reproduces_the_papers_recall_drop_arithmetic(tables):
     assert "Table 3" in table.paper.title
 
 
-def test_smaller_budget_is_read_from_the_trajectories(run_dir, tables):
-    row = tables["augmentation-3dmad"].values.set_index("augment").loc["all"]
+def first_hit(trajectory) -> float:
+    """The generation after which the stored DE trajectory first reaches <= 0.5 (inf: never)."""
+    rows = np.asarray(trajectory, dtype=float)
+    hits = rows[rows[:, 1] <= 0.5, 0]
+    return (hits[0] - 1) / POPULATION - 1 if hits.size else np.inf
+
+
+def test_smaller_budget_is_read_from_the_stored_queries(run_dir, tables):
+    row = tables["augmentation-3dmad-pixel"].values.set_index("augment").loc["all"]
     frame = load_run(run_dir).attacks
     rows = frame[(frame["augment"] == "all") & (frame["pixels"] == 9) & (frame["steps"] == 50000)]
-    within = sum(bool(a) or min(h) <= 0.5 and int(np.argmax(np.asarray(h) <= 0.5)) <= 200
-                 for h, a in zip(rows["fitness_history"], rows["already_live"], strict=True))
+    within = sum(bool(a) or first_hit(t) <= 200 for t, a in zip(rows["trajectory"], rows["already_live"], strict=True))
     assert row["Recall after (%)"] == pytest.approx(100 * (1 - within / 100))
     assert row["Recall before (%)"] == 98.0  # two spoofs were already called live
-    assert "no extra attack" in tables["augmentation-3dmad"].caption
-    assert "400" in tables["augmentation-3dmad"].caption
+    assert "no extra attack" in tables["augmentation-3dmad-pixel"].caption
+    assert "400" in tables["augmentation-3dmad-pixel"].caption
 
 
-def test_iteration_curve_counts_trajectories_reaching_half(run_dir):
+def test_budget_curve_counts_images_fooled_within_each_budget(run_dir):
     frame = load_run(run_dir).attacks
     rows = frame[(frame["augment"] == "all") & (frame["pixels"] == 9) & (frame["steps"] == 50000)]
     budgets = [0, 1, 5, 19, 20, 199, 200, 201, 399, 400, 500]
-    curve = iteration_curve(rows, budgets).set_index("iterations")
+    curve = budget_curve(rows, budgets).set_index("budget")
     assert list(curve.index) == budgets[:-1]  # 500 generations never ran
     for k in budgets[:-1]:
-        expected = sum(bool(a) or bool((np.asarray(h)[: k + 1] <= 0.5).any())
-                       for h, a in zip(rows["fitness_history"], rows["already_live"], strict=True))
+        expected = sum(bool(a) or first_hit(t) <= k
+                       for t, a in zip(rows["trajectory"], rows["already_live"], strict=True))
         assert curve.at[k, "successes"] == expected, k
         assert curve.at[k, "recall_after"] == pytest.approx(100 * (1 - expected / len(rows)))
     assert curve.at[400, "successes"] == int(rows["success"].sum())  # the full budget is the stored result
 
 
 def test_training_steps_table_and_published_table_8_shape(tables):
-    table = tables["training-steps-3dmad-all"]
+    table = tables["training-steps-3dmad-pixel-all"]
     assert list(table.values.columns) == ["Stage", "Metric", "10,000", "50,000"]
     by_metric = table.values.set_index("Metric")
     assert by_metric.at["Recall after (%)", "10,000"] == 70.0  # 30 of 100 succeed
@@ -221,7 +231,7 @@ def test_training_steps_table_and_published_table_8_shape(tables):
 
 
 def test_markdown_latex_and_csv(tmp_path, tables):
-    table = tables["augmentation-3dmad"]
+    table = tables["augmentation-3dmad-pixel"]
     assert latex_escape("a_b & 50% {x} #1 $ ~ ^ \\") == (r"a\_b \& 50\% \{x\} \#1 \$ \textasciitilde{} "
                                                         r"\textasciicircum{} \textbackslash{}")
     tex = to_latex(table)
@@ -230,8 +240,8 @@ def test_markdown_latex_and_csv(tmp_path, tables):
     assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 | 81.00 | 81.00 | 19.00 | 19.00 |" in markdown  # ours, paper's
     assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 | 81.00 | 19.00 |" in markdown  # the published table
     paths = write_tables(list(tables.values()), tmp_path)
-    assert {p.name for p in paths} >= {"augmentation-3dmad.csv", "tables.md", "tables.tex", "paper-table3.csv"}
-    csv = pd.read_csv(tmp_path / "augmentation-3dmad.csv")
+    assert {p.name for p in paths} >= {"augmentation-3dmad-pixel.csv", "tables.md", "tables.tex", "paper-table3.csv"}
+    csv = pd.read_csv(tmp_path / "augmentation-3dmad-pixel.csv")
     assert csv.set_index("augment").at["none", "Recall drop (%)"] == 19.0
 
 
@@ -239,7 +249,8 @@ def test_partly_finished_run_lists_what_is_missing(run_dir):
     missing = load_run(run_dir).missing
     assert "train 3dmad shift 50000 steps: failed (train 3dmad shift: <b>out of memory</b>)" in missing
     assert any(m.startswith("evaluate 3dmad shift 50000 steps: not finished") for m in missing)
-    assert any("attacks on 3dmad (shift, 50000 steps), 9 px, 200 iterations: 0 of 100 images" in m for m in missing)
+    assert any("pixel attacks on 3dmad (shift, 50000 steps), 9 px, 200 iterations: 0 of 100 images" in m
+               for m in missing)
     assert not any("(none, 50000 steps)" in m for m in missing)  # finished groups are not listed
 
 

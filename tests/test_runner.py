@@ -46,8 +46,8 @@ def spec_data(faceset: Path) -> dict:
     return {"name": "tiny", "databases": [{"name": "unit", "faceset": str(faceset)}],
             "model": {"model": "tiny-cnn"},
             "training": {"batch_size": 8, "optimizer": "adam", "lr": 0.02, "eval_every": 0, "checkpoint_every": 0, "threads": 1},
-            "grid": {"augment": ["none", "flip"], "steps": [20], "pixels": [1, 3], "iterations": [4, 8],
-                     "population": [8]},
+            "grid": {"augment": ["none", "flip"], "steps": [20],
+                     "attacks": [{"name": "pixel", "pixels": [1, 3], "iterations": [4, 8], "population": [8]}]},
             "images": {"shard_size": 2},
             "outputs": {"tables": ["augmentation"], "figures": ["pixels", "iterations", "trajectories"]}}
 
@@ -78,7 +78,7 @@ def test_inprocess_run_commits_every_job_once_and_a_rerun_skips_them(tiny):
     assert summary.committed == summary.total == 1 + 4 + 20
     attacks, jobs = stored(base / "reference")
     assert len(attacks) == 2 * 2 * 10 and not attacks.duplicated(["job_id", "image_id"]).any()
-    assert set(attacks["iterations"]) == {8}, "iteration budgets 4 and 8 share one attack at 8"
+    assert set(attacks["settings"].map(lambda s: s["iterations"])) == {8}, "budgets 4 and 8 share one attack at 8"
     assert attacks["success"].any() and not attacks["success"].all(), "a test that can tell rows apart"
     assert (base / "reference" / "spec.yaml").is_file() and (base / "reference" / "plan.json").is_file()
     with create_executor(workers=0, threads=1) as executor:
@@ -90,10 +90,10 @@ def test_inprocess_run_commits_every_job_once_and_a_rerun_skips_them(tiny):
 def test_changed_spec_in_the_same_run_directory_is_refused_unless_updating(tiny, tmp_path):
     spec, base, _ = tiny
     data = spec_data(base / "faceset")
-    data["grid"]["population"] = [10]
+    data["grid"]["attacks"][0]["population"] = [10]
     from fasrobust.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"another spec \(first difference: grid.population\)"):
+    with pytest.raises(ConfigError, match=r"another spec \(first difference: grid.attacks\)"):
         run(ExperimentSpec.build(data), base / "reference", report=False)
 
 

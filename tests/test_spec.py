@@ -15,7 +15,8 @@ from fasrobust.experiments.spec import ExperimentSpec, available_presets
 
 def minimal(**changes) -> dict:
     spec = {"name": "t", "databases": [{"name": "replay-attack", "prepare": {"root": "/data/replay"}}],
-            "grid": {"augment": ["none", "all"], "steps": [100], "pixels": [1, 9], "iterations": [10, 20]},
+            "grid": {"augment": ["none", "all"], "steps": [100],
+                     "attacks": [{"name": "pixel", "pixels": [1, 9], "iterations": [10, 20]}]},
             "outputs": {"tables": ["augmentation"], "figures": ["pixels", "iterations", "trajectories"]}}
     spec.update(changes)
     return spec
@@ -67,7 +68,9 @@ def test_model_is_trained_once_and_reused_by_every_attack_setting(tmp_path):
     assert len(plan.groups) == 4  # 2 models x 2 pixel counts; the iteration budgets merge
     assert {g.settings["iterations"] for g in plan.groups} == {20}
     assert {g.budgets for g in plan.groups} == {(10, 20)}
-    changed = make_plan(load(tmp_path, minimal(grid={**minimal()["grid"], "pixels": [3, 5]})))
+    changed = make_plan(load(tmp_path, minimal(grid={**minimal()["grid"], "attacks": [
+        {"name": "pixel", "pixels": [3, 5], "iterations": [10, 20]}, {"name": "sparse-rs", "queries": [100]}]})))
+    assert len(changed.groups) == 6 and {g.settings["attack"] for g in changed.groups} == {"pixel", "sparse-rs"}
     assert {j for j in changed.jobs} == {j for j in plan.jobs}, "attack settings leave model jobs alone"
     assert make_plan(spec).describe() == plan.describe(), "ids are deterministic"
 
@@ -77,20 +80,30 @@ def test_spec_saved_resolved_loads_back_equal(tmp_path):
     spec.save(tmp_path / "resolved.yaml")
     again = ExperimentSpec.load(tmp_path / "resolved.yaml")
     assert again == spec
-    assert again.grid.population == [400] and again.images.split == "test"
+    assert again.grid.attacks[0].axes() == {"pixels": [1, 9], "iterations": [10, 20]}
+    assert again.images.split == "test"
 
 
 @pytest.mark.parametrize(("change", "key"), [
     ({"databases": [{"name": "x", "prepare": {"database": "nosuchdb", "root": "/d"}}]},
      "databases.0.prepare.database: unknown database 'nosuchdb'"),
-    ({"grid": {"pixels": [0]}}, "grid.pixels.0: Input should be greater than or equal to 1"),
-    ({"grid": {"pixels": [9, 9]}}, "grid.pixels: Value error, value 9 is listed twice"),
-    ({"grid": {"augment": ["none"], "pixels": [9]}}, "outputs.figures.0: 'pixels': Fig. 3 needs"),
-    ({"grid": {"pixels": [1, 2], "iterations": [5]}}, "outputs.figures.1: 'iterations': Fig. 4 needs"),
+    ({"grid": {"attacks": [{"name": "pixel", "pixels": [0]}]}},
+     "grid.attacks.0: attack 'pixel': pixels: Input should be greater than or equal to 1"),
+    ({"grid": {"attacks": [{"name": "pixel", "pixels": [9, 9]}]}}, "value 9 is listed twice"),
+    ({"grid": {"attacks": [{"name": "pixel", "population": [8]}]}}, "outputs.figures.0: 'pixels': Fig. 3 needs"),
+    ({"grid": {"attacks": [{"name": "pixel", "pixels": [1, 2], "iterations": [5]}]}},
+     "outputs.figures.1: 'iterations': Fig. 4 needs"),
+    ({"grid": {"attacks": [{"name": "nope"}]}}, "grid.attacks.0.name: unknown attack 'nope'"),
+    ({"grid": {"attacks": [{"name": "sparse-rs", "population": [8]}]}},
+     "grid.attacks.0.population: attack 'sparse-rs' has no setting 'population'"),
+    ({"grid": {"pixels": [9]}}, "grid: Value error, pixels: attack settings moved into the attack's own entry"),
     ({"outputs": {"tables": ["training-steps"], "figures": []}}, "outputs.tables.0: 'training-steps'"),
     ({"studies": [{"name": "s", "databases": ["casia-fasd"]}]}, "studies.0.databases: unknown database 'casia-fasd'"),
     ({"studies": [{"name": "s", "augment": ["sepia"]}]}, "studies.0.augment: unknown augmentation setting 'sepia'"),
-    ({"studies": [{"name": "s", "strategy": ["best9"]}]}, "studies.0.strategy.0:"),
+    ({"studies": [{"name": "s", "attack_settings": {"strategy": ["best9"]}}]},
+     "studies.0.attacks.0: attack 'pixel': strategy:"),
+    ({"studies": [{"name": "s", "attack_settings": {"colours": ["any"]}}]},
+     "studies.0.attack_settings.colours: no attack of this study has a setting 'colours'"),
     ({"databases": [{"name": "d", "faceset": "/f", "prepare": {"database": "sample"}}]},
      "databases.0: give either 'prepare'"),
     ({"databases": [{"name": "d", "prepare": {"database": "sample", "out": "/x"}}]}, "databases.0.prepare.out:"),

@@ -32,6 +32,11 @@ _ALIASES = {
 #: Attack type recorded for bona fide samples.
 BONA_FIDE = "bona_fide"
 
+#: The decision rule everywhere (attacks, verification, metrics, report): a face is called live iff
+#: P(live) >= threshold, bob's rule, so a score equal to the threshold is accepted. 0.5 is the paper's
+#: threshold; a target may state another one, and it is recorded with every result.
+LIVE_THRESHOLD = 0.5
+
 
 def is_live(labels) -> np.ndarray:
     """Boolean array, True where the label is LIVE. Accepts Labels or their string values."""

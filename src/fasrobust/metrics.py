@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .labels import BONA_FIDE, Label
+from .labels import BONA_FIDE, LIVE_THRESHOLD, Label
 
-#: The paper's decision threshold on P(live).
-FIXED_THRESHOLD = 0.5
+#: The paper's decision threshold on P(live) (the one rule of `labels.LIVE_THRESHOLD`).
+FIXED_THRESHOLD = LIVE_THRESHOLD
 
 
 def as_is_live(labels: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -129,6 +129,23 @@ def recall_drop(before: float, after: float) -> float:
 
 
 # ----- ISO/IEC 30107-3 ---------------------------------------------------------------------------------------
+def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial rate (Wilson 1927): unlike the normal approximation it stays
+    inside [0, 1] and keeps its coverage at the small counts and extreme rates attacks produce (0 of 20
+    fooled gives [0, 0.16], not [0, 0]). (NaN, NaN) when there are no trials."""
+    from scipy.stats import norm
+
+    if trials <= 0:
+        return float("nan"), float("nan")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must lie in [0, {trials}], got {successes}")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def apcer_per_type(scores, attack_types, threshold: float) -> dict[str, float]:
     """{attack type: share of its presentations accepted as bona fide}; bona fide entries are skipped."""
     scores = np.asarray(scores, dtype=np.float64).ravel()

@@ -1,53 +1,30 @@
-"""`fasrobust attack`: the paper's few-pixel attack on a model (run directory, ONNX file or HTTP endpoint)
-over a FaceSet split, into RUN_DIR/results.sqlite (one job per shard, so an interrupted attack resumes),
-with adversarial PNGs under RUN_DIR/adversarial/. Prints recall before, after and the drop."""
+"""`fasrobust attack`: a registered attack (`--attack pixel`, the paper's DE, or `--attack sparse-rs`) on a
+model (run directory, ONNX file or HTTP endpoint) over a FaceSet split, into RUN_DIR/results.sqlite (one job
+per shard, so an interrupted attack resumes), with adversarial PNGs under RUN_DIR/adversarial/. Prints
+recall before, after and the drop, with intervals, and the queries spent.
+
+The command's parameters come in three groups, each declared once where it belongs: the selection and
+run options here, the target's options (`target_options.py`), and each attack's settings, generated
+from its settings model (`attack_options.py`)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ..errors import AttackError, ConfigError, DataError, ModelError
+from ..errors import AttackError, ConfigError, TargetError
 from ..progress import console
-from ..provenance import file_sha256
 from .app import app
-
-
-def _parse_f(text: str) -> float | tuple[float, float]:
-    """'0.5' -> 0.5; '0.5,1' -> dithered F in [0.5, 1)."""
-    try:
-        parts = [float(p) for p in text.split(",")]
-    except ValueError:
-        raise AttackError(f"--f must be a number or 'low,high', got {text!r}") from None
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    raise AttackError(f"--f must be a number or 'low,high', got {text!r}")
-
-
-def _target_source(run_dir: Path | None, onnx: Path | None, url: str | None) -> tuple[str, str]:
-    """(spec for load_target, a stable id of the model for job ids)."""
-    given = [s for s in (run_dir, onnx, url) if s is not None]
-    if len(given) != 1:
-        raise ConfigError("give exactly one target: a run directory (RUN_DIR or --run), --onnx FILE or --url URL")
-    if url is not None:
-        return url, f"url:{url}"
-    if onnx is not None:
-        if not onnx.is_file():
-            raise DataError("ONNX file not found", onnx)
-        return str(onnx), f"onnx:{file_sha256(onnx)[:16]}"
-    weights = run_dir / "model.safetensors"
-    if not weights.is_file():
-        raise ModelError("no checkpoint in this run directory (model.safetensors is missing; train first)",
-                         run_dir)
-    return str(run_dir), f"torch:{file_sha256(weights)[:16]}"
+from .attack_options import attack_parameters, chosen_settings
+from .target_options import TARGET_PARAMETERS, open_target
 
 
 def _default_faceset(run_dir: Path | None) -> Path:
     """The FaceSet the run directory's model was trained on (recorded in model.json)."""
-    if run_dir is not None:
+    if run_dir is not None and (run_dir / "model.json").is_file():
         from ..models.checkpoint import read_info
 
         recorded = (read_info(run_dir).get("training_data") or {}).get("faceset")
@@ -56,60 +33,90 @@ def _default_faceset(run_dir: Path | None) -> Path:
     raise ConfigError("--faceset DIR is required (no FaceSet is recorded with this target)")
 
 
-@app.command("attack")
-def attack(
-    run_dir: Path | None = typer.Argument(None, help="Run directory with model.safetensors + model.json."),
-    run: Path | None = typer.Option(None, "--run", help="Same as RUN_DIR."),
-    onnx: Path | None = typer.Option(None, "--onnx", help="Attack an ONNX file instead."),
-    url: str | None = typer.Option(None, "--url", help="Attack an HTTP liveness endpoint (fasrobust serve)."),
-    faceset: Path | None = typer.Option(None, "--faceset", help="FaceSet directory (default: the one the "
-                                        "run directory's model was trained on)."),
-    split: str = typer.Option("test", help="FaceSet split to attack."),
-    labels: str = typer.Option("spoof", help="spoof (the paper) or all (live images count as already live)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Attack a seeded random sample of N images."),
-    pixels: int = typer.Option(9, help="Pixels changed per image (the paper: 1-9)."),
-    iterations: int = typer.Option(200, help="DE generations before giving up (the paper: 200)."),
-    population: int = typer.Option(400, help="Candidates per image, in total (not a multiplier)."),
-    f: str = typer.Option("0.5", "--f", help="DE scale F, or 'low,high' to dither it per generation."),
-    cr: float = typer.Option(1.0, "--cr", help="Crossover probability (1: take the mutant whole, as Su et al.)."),
-    strategy: str = typer.Option("rand1", help="DE strategy: rand1 (the paper) or best1."),
-    seed: int = typer.Option(0, help="Seed; each image's random stream comes from (seed, image id)."),
-    shard_size: int = typer.Option(64, "--shard-size", min=1, help="Images per job (unit of resumption)."),
-    max_active: int | None = typer.Option(None, "--max-active", min=1,
-                                          help="Images attacked side by side (default: fit 256 MiB / 2 GiB)."),
-    device: str = typer.Option("auto", help="torch device for a run directory: auto, cpu, cuda ..."),
-    out: Path | None = typer.Option(None, "--out", help="Run directory for results (default: RUN_DIR)."),
-) -> None:
-    """Attack spoof faces with the paper's few-pixel differential-evolution attack."""
-    from ..attacks.pixel import PixelAttack
+def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with model.safetensors + model.json "
+                                                 "(or any target file: see the target options)."),
+           run: Path | None = typer.Option(None, "--run", help="Same as RUN_DIR."),
+           attack: str = typer.Option("pixel", "--attack", help="The attack: pixel (the paper's DE) or "
+                                      "sparse-rs (query-efficient random search); its settings below."),
+           faceset: Path | None = typer.Option(None, "--faceset", help="FaceSet directory (default: the one "
+                                               "the run directory's model was trained on)."),
+           split: str = typer.Option("test", help="FaceSet split to attack."),
+           labels: str = typer.Option("spoof", help="spoof (the paper) or all (live images count as already "
+                                      "live)."),
+           limit: int | None = typer.Option(None, "--limit", min=1, help="Attack a seeded random sample of N "
+                                            "images."),
+           seed: int = typer.Option(0, help="Seed; each image's random stream comes from (seed, image id)."),
+           shard_size: int = typer.Option(64, "--shard-size", min=1, help="Images per job (unit of resumption)."),
+           max_active: int | None = typer.Option(None, "--max-active", min=1,
+                                                 help="Images attacked side by side (speed only)."),
+           out: Path | None = typer.Option(None, "--out", help="Run directory for results (default: RUN_DIR)."),
+           **options: Any) -> None:
+    """Attack spoof faces with a few-pixel black-box attack and store every result."""
+    from ..attacks import create_attack
     from ..data.faceset import FaceSet
-    from ..experiments.attack_job import attack_faceset, select_image_ids
-    from ..targets import load_target
+    from ..experiments.attack_job import select_image_ids
+    from ..experiments.evaluation import evaluate_attack
+    from ..experiments.spec import ImageSelection
 
     if run_dir is not None and run is not None and run_dir != run:
         raise ConfigError("RUN_DIR and --run name different directories; give one")
     run_dir = run_dir or run
-    spec, target_id = _target_source(run_dir, onnx, url)
-    out = out or run_dir
-    if out is None:
-        raise ConfigError("--out RUN_DIR is required when attacking an ONNX file or a URL")
-    attack_ = PixelAttack(pixels=pixels, population=population, iterations=iterations, f=_parse_f(f), cr=cr,
-                          strategy=strategy, max_active=max_active)
-    faces = FaceSet.load(faceset or _default_faceset(run_dir))
-    select_image_ids(faces, split=split, labels=labels, limit=limit, seed=seed)  # bad selections fail before loading
-    options = {"device": device} if run_dir is not None else {}
-    with load_target(spec, **options) as target:
-        console.print(f"attacking {target.name} with {attack_}")
-        summary = attack_faceset(target, faces, attack=attack_, run_dir=out, target_id=target_id, split=split,
-                                 labels=labels, limit=limit, seed=seed, shard_size=shard_size)
-    typer.echo(f"images attacked: {summary.images} (spoof {summary.spoofs}), successes {summary.successes}, "
-               f"not verified {summary.not_verified}, queries {summary.queries:,}")
-    for name, value in (("before", f"{100 * summary.recall_before:.2f}%"),
-                        ("after", f"{100 * summary.recall_after:.2f}%"),
-                        ("drop", f"{summary.recall_drop:.2f} points")):
-        typer.echo(f"recall {name}: " + ("n/a (no spoof images attacked)" if summary.spoofs == 0 else value))
+    settings = chosen_settings(attack, {k: options.pop(k) for k in list(options) if k in _ATTACK_NAMES})
+    chosen = create_attack(attack, **settings.as_json(), max_active=max_active)
+    opened = open_target(run_dir, options)  # first: a target that cannot be opened is the first thing to say
+    with opened.target as target:
+        is_run_dir = opened.target_id.startswith("torch:")
+        out = out or (run_dir if is_run_dir else None)
+        if out is None:
+            raise ConfigError("--out RUN_DIR is required when the target is not a fasrobust run directory")
+        faces = FaceSet.load(faceset or _default_faceset(run_dir if is_run_dir else None))
+        select_image_ids(faces, split=split, labels=labels, limit=limit, seed=seed)  # bad selections fail early
+        selection = ImageSelection.build({"split": split, "labels": labels, "limit": limit, "seed": seed,
+                                          "shard_size": shard_size})
+        console.print(f"attacking {target.name} with {chosen} (budget {chosen.query_budget:,} queries per image)")
+        summary = evaluate_attack(target, faces, attack=chosen, run_dir=out, target_id=opened.target_id,
+                                  selection=selection, seed=seed,
+                                  target_source={"source": opened.source, "contract": opened.contract})
+    _print(summary, out)
+    _raise_failures(summary)
+
+
+def _print(summary, out: Path) -> None:
+    s = summary.stats
+    typer.echo(f"images attacked: {summary.images} (spoof {s['spoofs']}), successes {s['successes']} "
+               f"(of {s['attacked']} that needed an attack), not verified {s['not_verified']}, "
+               f"queries {s['queries']:,}")
+    if s["spoofs"] == 0:
+        for name in ("before", "after", "drop"):
+            typer.echo(f"recall {name}: n/a (no spoof images attacked)")
+    else:
+        lo, hi = s["recall_ci"]
+        typer.echo(f"recall before: {s['recall']:.2f}% (95% CI {lo:.1f}-{hi:.1f})")
+        lo, hi = s["recall_after_ci"]
+        typer.echo(f"recall after: {s['recall_after']:.2f}% (95% CI {lo:.1f}-{hi:.1f})")
+        typer.echo(f"recall drop: {s['recall_drop']:.2f} points")
+    median = s["median_queries"]
+    typer.echo("median queries to success: " + ("n/a (no success that needed queries)" if median != median
+                                               else f"{median:,.0f}"))
+    typer.echo(f"threshold: called live iff P(live) >= {summary.threshold:g}")
     typer.echo(f"results: {Path(out) / 'results.sqlite'} ({summary.jobs_run} shard(s) run, "
                f"{summary.jobs_resumed} already done)")
+
+
+def _raise_failures(summary) -> None:
+    for target_id, (message, kind) in summary.failures.items():
+        last = message.strip().splitlines()[-1] if message.strip() else "failed"
+        if kind == "contract":
+            raise TargetError(f"{last} (target {target_id}; every call fails the same way, so the attack stopped)")
+        raise AttackError(f"{summary.jobs_failed} shard(s) not attacked: {last} (a transient target failure: run "
+                          "the same command again to resume them)")
     if summary.jobs_failed:
-        raise AttackError(f"{summary.jobs_failed} shard(s) failed on target errors (recorded in the store's "
-                          "failures table); run the same command again to resume them")
+        raise AttackError(f"{summary.jobs_failed} shard(s) failed (see the store's failures table)")
+
+
+_STATIC = [p for p in inspect.signature(attack).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+_ATTACK_PARAMETERS = attack_parameters({p.name for p in _STATIC} | {p.name for p in TARGET_PARAMETERS})
+_ATTACK_NAMES = {p.name for p in _ATTACK_PARAMETERS}
+attack.__signature__ = inspect.Signature([*_STATIC, *TARGET_PARAMETERS, *_ATTACK_PARAMETERS])
+attack.__annotations__ = {p.name: p.annotation for p in attack.__signature__.parameters.values()}
+app.command("attack")(attack)

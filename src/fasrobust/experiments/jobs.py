@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FasrobustError
+from ..errors import FasrobustError, TargetError, TransientTargetError
 from .plan import Job, JobKind
 from .store import AttackRow
 
@@ -49,6 +49,9 @@ class Outcome:
     user_error: bool = False  # a FasrobustError (bad input or settings) rather than a bug
     retryable: bool = False  # the worker or node died under the job: running it again may succeed
     host: str = ""
+    #: The job's target failed: "contract" (it answers every call the same way: no other job on it can
+    #: succeed) or "transient" (down, slow, budget spent: a later run may succeed); "" otherwise.
+    target_failure: str = ""
 
     @property
     def ok(self) -> bool:
@@ -79,6 +82,10 @@ def execute(task: Task) -> Outcome:
     start = time.perf_counter()
     try:
         result, rows = JOB_FUNCTIONS[task.kind](task)
+    except TargetError as exc:
+        kind = "transient" if isinstance(exc, TransientTargetError) or _budget_spent(exc) else "contract"
+        return Outcome(task.job_id, error=str(exc), user_error=True, host=host, target_failure=kind,
+                       wall_s=time.perf_counter() - start)
     except FasrobustError as exc:
         return Outcome(task.job_id, error=str(exc), user_error=True, host=host,
                        wall_s=time.perf_counter() - start)
@@ -144,21 +151,74 @@ def evaluate_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
     return {"model_dir": task.inputs["model_dir"], "metrics": metrics}, []
 
 
+def _budget_spent(exc: Exception) -> bool:
+    from ..targets.base import QueryBudgetExceeded
+
+    return isinstance(exc, QueryBudgetExceeded)
+
+
+# Targets the driver opened itself (`fasrobust attack` on an ONNX file, a service, ...), for the jobs it
+# runs in its own process: they use that one object (its connection, its query budget) instead of
+# opening the target again. Workers elsewhere open their own from the job's `inputs["target"]`.
+_SHARED_TARGETS: dict[str, Any] = {}
+_CHECKED_TARGETS: set[str] = set()
+
+
+class shared_target:
+    """`with shared_target(target_id, target): ...` lends an open target to in-process attack jobs; the
+    driver has already run the sanity check on it."""
+
+    def __init__(self, target_id: str, target: Any):
+        self.target_id, self.target = target_id, target
+
+    def __enter__(self) -> Any:
+        _SHARED_TARGETS[self.target_id] = self.target
+        _CHECKED_TARGETS.add(self.target_id)
+        return self.target
+
+    def __exit__(self, *exc) -> None:
+        _SHARED_TARGETS.pop(self.target_id, None)
+        _CHECKED_TARGETS.discard(self.target_id)
+
+
+def _open_target(task: Task):
+    """(target, whether this job owns it and must close it)."""
+    spec = task.inputs["target"]
+    if spec["id"] in _SHARED_TARGETS:
+        return _SHARED_TARGETS[spec["id"]], False
+    from ..targets import load_target
+
+    source = spec["source"]
+    path = _path(task, source) if "://" not in source and not source.startswith("python:") else source
+    options = dict(spec.get("options") or {})
+    if spec.get("contract"):
+        options["contract"] = spec["contract"]
+    if task.device != "auto" and not options.get("contract"):
+        options.setdefault("device", task.device)
+    return load_target(path, **options), True
+
+
 @job_function(JobKind.ATTACK)
 def attack_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
-    """Attack one shard of images with one model; PNGs go to the run directory's `adversarial/`."""
-    from ..attacks import create_attack
-    from ..targets.torch_target import TorchTarget
-    from .attack_job import run_attack_shard
-    from .plan import ATTACK_SETTINGS
+    """Attack one shard of images with one target; PNGs go to the run directory's `adversarial/`. The
+    target's sanity check runs before its first shard in each process."""
+    from ..targets.checks import check_target
+    from .attack_job import attack_from_settings, run_attack_shard, shard_images
 
     s = task.settings
-    attack = create_attack(s["attack"], **{k: s[k] for k in ATTACK_SETTINGS})
-    target = TorchTarget.from_checkpoint(_path(task, task.inputs["model_dir"]), device=task.device)
+    attack = attack_from_settings(s)
+    faceset = _faceset(task)
+    target, owned = _open_target(task)
     try:
-        rows = run_attack_shard(target, _faceset(task), s["image_ids"], attack, Path(task.run_dir), seed=s["seed"])
+        if task.inputs["target"]["id"] not in _CHECKED_TARGETS:
+            check_target(target, shard_images(faceset, s["image_ids"]))
+            _CHECKED_TARGETS.add(task.inputs["target"]["id"])
+        rows = run_attack_shard(target, faceset, s["image_ids"], attack, Path(task.run_dir), seed=s["seed"])
     finally:
-        target.close()
+        if owned:
+            target.close()
     result = {"images": len(rows), "successes": sum(bool(r.result.success) for r in rows),
-              "queries": sum(int(r.result.queries) for r in rows), "model_dir": task.inputs["model_dir"]}
+              "queries": sum(int(r.result.queries) for r in rows),
+              "verification_queries": sum(int(r.result.extra.get("verification_queries", 0)) for r in rows),
+              "target": task.inputs["target"]["id"]}
     return result, list(rows)

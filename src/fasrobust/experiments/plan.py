@@ -4,10 +4,11 @@
                                                                    -> attack shards (per attack setting)
 
 A model is trained once per (database, augmentation, steps, seed) and reused by every study and
-every attack setting that names it. Attack settings that differ only in their iteration budget are
-merged into one attack at the largest budget: the attack is prefix-consistent per image seed, so the
-stored best-fitness trajectories give the result at every smaller budget (Fig. 4 costs no extra
-attack; `plan.json` records which budgets each merged attack serves).
+every attack setting that names it. Attack settings that differ only in their budget (the setting the
+attack declares as its `budget_field`: the DE's iterations, Sparse-RS's queries) are merged into one
+attack at the largest budget: attacks are prefix-consistent per image seed, so the stored queries and
+trajectories give the result at every smaller budget (Fig. 4 costs no extra attack; `plan.json`
+records which budgets each merged attack serves).
 
 Attack shards need the FaceSet's image ids, so they are planned by `shard_jobs` once the database is
 prepared. A job's `settings` define its id (and are stored); its `inputs` are where the worker finds
@@ -22,19 +23,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..attacks import create_attack
+from ..attacks import attack_class, attack_settings
 from ..data.faceset import FaceSet
 from ..errors import ConfigError
-from .attack_job import plan_attack_jobs, select_image_ids
-from .spec import ATTACK_AXES, ExperimentSpec, Grid, ImageSelection, prepare_settings, train_settings
+from .attack_job import attack_from_settings, plan_attack_jobs, select_image_ids
+from .spec import ExperimentSpec, Grid, ImageSelection, prepare_settings, train_settings
 from .store import job_id
 
 FACESETS_DIR = "facesets"
 MODELS_DIR = "models"
 #: TrainSettings that do not change the weights a run produces (they may differ on a resume).
 _NOT_IDENTITY = ("device", "threads", "eval_every", "checkpoint_every")
-#: The attack's own hyperparameters among a group's settings (the rest say which model and seed).
-ATTACK_SETTINGS = ("pixels", "population", "iterations", "f", "cr", "strategy")
 
 
 class JobKind(StrEnum):
@@ -62,10 +61,11 @@ class AttackGroup:
     database: str
     prepare_job: str
     train_job: str
-    settings: dict[str, Any]  # model identity + attack hyperparameters + seed (iterations = the largest)
+    settings: dict[str, Any]  # model identity + attack name + its settings (budget: the largest) + seed
     inputs: dict[str, Any]
-    budgets: tuple[int, ...]  # every iteration budget the studies asked for (all <= settings['iterations'])
+    budgets: tuple[int, ...]  # every budget the studies asked for, in the attack's budget field's unit
     studies: tuple[str, ...]
+    budget_field: str = ""  # the attack's setting that the budgets are values of
 
 
 @dataclass
@@ -83,7 +83,8 @@ class Plan:
             "jobs": [{"id": j.id, "kind": j.kind.value, "label": j.label, "needs": list(j.needs),
                       "settings": j.settings, "inputs": j.inputs} for j in self.jobs.values()],
             "attack_groups": [{"key": g.key, "database": g.database, "train_job": g.train_job,
-                               "settings": g.settings, "budgets": list(g.budgets), "studies": list(g.studies)}
+                               "settings": g.settings, "budget_field": g.budget_field, "budgets": list(g.budgets),
+                               "studies": list(g.studies)}
                               for g in self.groups],
             "studies": self.studies,
         }
@@ -108,8 +109,8 @@ def make_plan(spec: ExperimentSpec) -> Plan:
                     group = _group_entry(groups, prepare, train, attack, study_name)
                     points.append({"database": database, "augment": augment, "steps": train.settings["steps"],
                                    "train_seed": seed, "train_job": train.id, "evaluate_job": evaluate.id,
-                                   "attack": attack, "group": group["key"]})
-    merged = [_finish_group(g, spec.attack) for g in groups.values()]
+                                   **attack, "group": group["key"]})
+    merged = [_finish_group(g) for g in groups.values()]
     return Plan(spec, _ordered(jobs), merged, studies)
 
 
@@ -154,34 +155,41 @@ def _model_jobs(spec: ExperimentSpec, prepare: Job, database: str, augment: str,
 
 
 def _attack_points(grid: Grid) -> list[dict[str, Any]]:
-    axes = [getattr(grid, a) for a in ATTACK_AXES]
-    return [dict(zip(ATTACK_AXES, values, strict=True)) for values in itertools.product(*axes)]
+    """Every (attack, full settings, seed) of a grid; settings validated and completed by the attack."""
+    points = []
+    for entry in grid.attacks:
+        for values in entry.points():
+            settings = attack_settings(entry.name, values).as_json()
+            points += [{"attack": entry.name, "settings": settings, "seed": seed} for seed in entry.seed]
+    return points
 
 
-def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, train: Job, attack: Mapping[str, Any],
+def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, train: Job, point: Mapping[str, Any],
                  study: str) -> dict[str, Any]:
-    """Attack points that differ only in iterations share one group (run once, at the largest)."""
-    without = {k: v for k, v in attack.items() if k != "iterations"}
-    key = job_id("group", {"train_job": train.id, **without})
-    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "train": train, "attack": without,
+    """Attack points that differ only in their budget share one group (run once, at the largest)."""
+    budget_field = attack_class(point["attack"]).Settings.budget_field
+    without = {k: v for k, v in point["settings"].items() if k != budget_field}
+    key = job_id("group", {"train_job": train.id, "attack": point["attack"], **without, "seed": point["seed"]})
+    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "train": train, "attack": point["attack"],
+                                    "settings": without, "seed": point["seed"], "budget_field": budget_field,
                                     "budgets": set(), "studies": []})
-    entry["budgets"].add(int(attack["iterations"]))
+    entry["budgets"].add(int(point["settings"][budget_field]))
     if study not in entry["studies"]:
         entry["studies"].append(study)
     return entry
 
 
-def _finish_group(entry: dict[str, Any], attack_name: str) -> AttackGroup:
+def _finish_group(entry: dict[str, Any]) -> AttackGroup:
     train: Job = entry["train"]
     budgets = tuple(sorted(entry["budgets"]))
-    attack = dict(entry["attack"])
+    # The attack's settings sit flat beside the model's identity (its settings may not use those names:
+    # `attack_job.RESERVED`), so a group's shard ids are the ones earlier versions gave the same attack.
     settings = {**{k: train.settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
-                "train_job": train.id, "attack": attack_name,
-                **{k: v for k, v in attack.items() if k != "attack_seed"},
-                "iterations": budgets[-1], "seed": attack["attack_seed"]}
+                "train_job": train.id, "attack": entry["attack"], **entry["settings"],
+                entry["budget_field"]: budgets[-1], "seed": entry["seed"]}
     inputs = {"faceset": train.inputs["faceset"], "model_dir": train.inputs["model_dir"]}
     return AttackGroup(entry["key"], train.settings["database"], entry["prepare"].id, train.id, settings,
-                       inputs, budgets, tuple(entry["studies"]))
+                       inputs, budgets, tuple(entry["studies"]), entry["budget_field"])
 
 
 def _ordered(jobs: dict[str, Job]) -> dict[str, Job]:
@@ -202,14 +210,14 @@ def shard_jobs(group: AttackGroup, image_ids: list[int], selection: ImageSelecti
     and a changed selection never reuses a shard that attacked others. The stored settings add what
     the report groups by (database, augmentation, steps, ...)."""
     s = group.settings
-    attack = create_attack(s["attack"], **{k: s[k] for k in ATTACK_SETTINGS})
+    attack = attack_from_settings(s)
     planned = plan_attack_jobs(target_id=group.train_job, faceset_id=group.prepare_job, split=selection.split,
                                image_ids=image_ids, attack=attack, seed=s["seed"], shard_size=selection.shard_size)
     jobs = []
     for shard in planned:
         settings = {**s, **shard.settings, "labels": selection.labels.value}
-        label = (f"attack {group.database} {s['augment']} {s['steps']} steps {s['pixels']} px "
-                 f"shard {shard.shard + 1}/{len(planned)}")
-        jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, dict(group.inputs),
-                        (group.prepare_job, group.train_job), label))
+        label = (f"attack {group.database} {s['augment']} {s['steps']} steps {attack.name} "
+                 f"({attack.config.describe()}) shard {shard.shard + 1}/{len(planned)}")
+        inputs = {**group.inputs, "target": {"id": group.train_job, "source": group.inputs["model_dir"]}}
+        jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, inputs, (group.prepare_job, group.train_job), label))
     return jobs

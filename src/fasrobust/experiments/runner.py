@@ -24,8 +24,8 @@ from ..progress import console, progress_bar
 from ..provenance import environment, write_bytes_atomic, write_json_atomic
 from .executors import Executor, create_executor
 from .jobs import Outcome, Task
-from .plan import AttackGroup, Job, JobKind, Plan, make_plan, select_images, shard_jobs
-from .spec import ExperimentSpec
+from .plan import AttackGroup, Job, JobKind, make_plan, select_images, shard_jobs
+from .spec import ExperimentSpec, ImageSelection
 from .store import ResultsStore
 
 SPEC_FILE = "spec.yaml"
@@ -45,6 +45,9 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)  # job id -> last error
     bugs: dict[str, str] = field(default_factory=dict)  # the failures that are not user errors
     blocked: dict[str, str] = field(default_factory=dict)  # job id -> the failed job it needed
+    #: target id -> (the first failure's one line, "contract" or "transient"): a target that failed
+    #: gets no further jobs in this run
+    target_failures: dict[str, tuple[str, str]] = field(default_factory=dict)
     wall_s: float = 0.0
     report: Path | None = None
 
@@ -70,7 +73,8 @@ def run(spec: ExperimentSpec, run_dir: str | Path, *, executor: Executor | None 
         with ResultsStore(run_dir / STORE_FILE) as store, _sigterm_as_interrupt():
             write_json_atomic(run_dir / "run.json", {"spec": spec.name, "executor": executor.describe(),
                                                      "environment": environment()})
-            _Scheduler(plan, store, executor, run_dir, summary, max_attempts).run()
+            _Scheduler(plan.jobs, plan.groups, spec.images, spec.name, store, executor, run_dir, summary,
+                       max_attempts).run()
     except BaseException:
         executor.close(cancel=True)
         raise
@@ -82,13 +86,28 @@ def run(spec: ExperimentSpec, run_dir: str | Path, *, executor: Executor | None 
     return summary
 
 
+def run_jobs(jobs: list[Job], run_dir: str | Path, *, store: ResultsStore, executor: Executor, name: str,
+             max_attempts: int = 3) -> RunSummary:
+    """Run (or resume) a list of planned jobs into an open store: what `run` does for a spec, for jobs
+    planned elsewhere (`fasrobust attack`'s shards, through `evaluation.evaluate_attack`)."""
+    summary = RunSummary(Path(run_dir))
+    start = time.perf_counter()
+    with _sigterm_as_interrupt():
+        _Scheduler({j.id: j for j in jobs}, [], None, name, store, executor, Path(run_dir), summary,
+                   max_attempts).run()
+    summary.wall_s = time.perf_counter() - start
+    return summary
+
+
 class _Scheduler:
-    def __init__(self, plan: Plan, store: ResultsStore, executor: Executor, run_dir: Path,
-                 summary: RunSummary, max_attempts: int):
-        self.plan, self.store, self.executor, self.run_dir = plan, store, executor, run_dir
+    def __init__(self, jobs: dict[str, Job], groups: list[AttackGroup], selection: ImageSelection | None,
+                 name: str, store: ResultsStore, executor: Executor, run_dir: Path, summary: RunSummary,
+                 max_attempts: int):
+        self.name, self.selection = name, selection
+        self.store, self.executor, self.run_dir = store, executor, run_dir
         self.summary, self.max_attempts = summary, max_attempts
-        self.jobs: dict[str, Job] = dict(plan.jobs)
-        self.waiting: list[AttackGroup] = list(plan.groups)  # not sharded yet
+        self.jobs: dict[str, Job] = dict(jobs)
+        self.waiting: list[AttackGroup] = list(groups)  # not sharded yet
         self.done = store.done_jobs() & set(self.jobs)
         self.running: set[str] = set()
         self.attempts: Counter[str] = Counter()
@@ -98,7 +117,7 @@ class _Scheduler:
         self._expand()
         self.summary.skipped = len(self.done & set(self.jobs))
         with progress_bar() as bar:
-            task = bar.add_task(f"run {self.plan.spec.name}", total=len(self.jobs),
+            task = bar.add_task(f"run {self.name}", total=len(self.jobs),
                                 completed=len(self.done), info="")
             while True:
                 self._submit_ready()
@@ -114,7 +133,8 @@ class _Scheduler:
 
     def _ready(self) -> list[Job]:
         free = [j for j in self.jobs.values() if j.id not in self.done and j.id not in self.running
-                and j.id not in self.summary.failed and all(n in self.done for n in j.needs)]
+                and j.id not in self.summary.failed and all(n in self.done for n in j.needs)
+                and _target_of(j) not in self.summary.target_failures]
         return sorted(free, key=lambda j: _PRIORITY[j.kind])
 
     def _submit_ready(self) -> None:
@@ -134,6 +154,10 @@ class _Scheduler:
             self.counts[job.kind.value] += 1
             return
         self.store.record_failure(job.id, f"{job.label}: {outcome.error}")
+        if outcome.target_failure and _target_of(job):
+            # No other job on this target is sent: a contract error would repeat, a spent budget or a
+            # service that is down would only fail again in this run.
+            self.summary.target_failures.setdefault(_target_of(job), (outcome.error or "", outcome.target_failure))
         if outcome.retryable and self.attempts[job.id] < self.max_attempts:
             console.print(f"[yellow]retrying[/] {job.label}: {outcome.error}")
             return  # not done, not failed: submitted again by the next round
@@ -151,13 +175,13 @@ class _Scheduler:
                 continue
             try:
                 faceset = FaceSet.load(_resolve(self.run_dir, group.inputs["faceset"]))
-                ids = select_images(faceset, self.plan.spec.images)
+                ids = select_images(faceset, self.selection)
             except FasrobustError as exc:  # e.g. no spoof images in the split: these attacks cannot run
                 message = f"attacks on {group.database}: {exc}"
                 self.store.record_failure(group.key, message)
                 self.summary.failed[group.key] = message
                 continue
-            for job in shard_jobs(group, ids, self.plan.spec.images):
+            for job in shard_jobs(group, ids, self.selection):
                 self.jobs.setdefault(job.id, job)
                 if self.store.is_done(job.id):
                     self.done.add(job.id)
@@ -168,7 +192,9 @@ class _Scheduler:
             if job.id in self.done or job.id in self.summary.failed:
                 continue
             missing = [n for n in job.needs if n not in self.done]
-            self.summary.blocked[job.id] = f"{job.label}: needs {', '.join(missing) or 'nothing'}"
+            dead = self.summary.target_failures.get(_target_of(job))
+            why = f"its target failed ({dead[0]})" if dead else f"needs {', '.join(missing) or 'nothing'}"
+            self.summary.blocked[job.id] = f"{job.label}: {why}"
         for group in self.waiting:  # never sharded: its database failed to prepare
             self.summary.blocked[group.key] = f"attacks on {group.database}: needs {group.prepare_job}"
 
@@ -177,6 +203,10 @@ class _Scheduler:
         if self.summary.failed:
             parts.append(f"failed {len(self.summary.failed)}")
         return " | ".join(parts)
+
+
+def _target_of(job: Job) -> str:
+    return str((job.inputs.get("target") or {}).get("id") or "")
 
 
 def _resolve(run_dir: Path, path: str) -> Path:

@@ -1,24 +1,25 @@
 """Experiment specs: the whole grid of a study in one YAML file (the experiments stage's input).
 
 A spec names the databases (prepared here, or FaceSets already on disk), the model and training
-settings shared by every model, the grid axes (training: augmentation, steps, seed; attack: pixels,
-iterations, population, F, CR, strategy, seed), the studies that pick a sub-grid each (the paper's
+settings shared by every model, the grid axes (training: augmentation, steps, seed; `attacks`: a list
+of registered attacks, each with lists of values for its own settings and seeds), the studies that pick a sub-grid each (the paper's
 grid is not one cartesian product: Tables 3-6 cross eight augmentations with one attack, Fig. 3 one
 model with nine pixel counts, ...), and the tables and figures wanted. `plan.py` expands it into jobs.
 
-Validation happens in two passes: pydantic checks each value (`grid.pixels.0: Input should be
+Validation happens in two passes: pydantic checks each value (`grid.steps.0: Input should be
 greater than or equal to 1`), then `spec_checks.py` checks what only the whole spec can tell (an
 unknown database, a figure that needs an axis the studies never vary). Both end as one-line
 ConfigErrors naming the key."""
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..settings import Settings
@@ -58,6 +59,62 @@ def augmentation_names() -> tuple[str, ...]:
 Positive = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, lt=2**63)]
 
+#: Grid keys of specs written before attacks declared their own settings, and where they went.
+_MOVED_ATTACK_KEYS = ("pixels", "iterations", "population", "f", "cr", "strategy", "attack_seed")
+
+
+def _distinct(values: list, what: str = "value") -> list:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"{what} {seen[0]!r} is listed twice")
+    return values
+
+
+class AttackGrid(BaseModel):
+    """One attack of the grid: its registered `name`, the seeds, and a list of values for any of its own
+    settings (the attack's settings model says which exist; `spec_checks` asks it). A setting not listed
+    takes the attack's default."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "pixel"
+    seed: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+
+    @field_validator("seed")
+    @classmethod
+    def _seeds(cls, values: list) -> list:
+        return _distinct(values)
+
+    @model_validator(mode="after")
+    def _axes_are_lists(self):
+        for key, values in (self.model_extra or {}).items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{key}: give a non-empty list of values, e.g. {key}: [{values!r}]")
+            _distinct(values)
+        return self
+
+    def axes(self) -> dict[str, list]:
+        """The attack's own settings axes (name and seed excluded), in the order given."""
+        return dict(self.model_extra or {})
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every combination of the axes, as settings dicts (without the seed)."""
+        axes = self.axes()
+        return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+
+    def overridden(self, values: dict[str, list]) -> AttackGrid:
+        return AttackGrid.model_validate({**self.model_dump(), **values})
+
+
+def _refuse_moved_keys(data: Any, where: str) -> Any:
+    if isinstance(data, dict):
+        moved = [k for k in _MOVED_ATTACK_KEYS if k in data]
+        if moved:
+            axes = ", ".join(f"{k}: {data[k]}" for k in moved if k != "attack_seed")
+            raise ValueError(f"{moved[0]}: attack settings moved into the attack's own entry: write "
+                             f"{where}attacks: [{{name: pixel, {axes}}}] (attack_seed is now the entry's seed)")
+    return data
+
 
 class Grid(Settings):
     """Values for every axis; a study may replace any of them with its own list."""
@@ -65,29 +122,26 @@ class Grid(Settings):
     augment: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
     steps: list[Positive] = Field(default_factory=lambda: [1000], min_length=1)
     train_seed: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
-    pixels: list[Positive] = Field(default_factory=lambda: [9], min_length=1)
-    iterations: list[Positive] = Field(default_factory=lambda: [200], min_length=1)
-    population: list[Annotated[int, Field(ge=4)]] = Field(default_factory=lambda: [400], min_length=1)
-    f: list[Annotated[float, Field(gt=0, le=2)]] = Field(default_factory=lambda: [0.5], min_length=1)
-    cr: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=lambda: [1.0], min_length=1)
-    strategy: list[str] = Field(default_factory=lambda: ["rand1"], min_length=1)
-    attack_seed: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    attacks: list[AttackGrid] = Field(default_factory=lambda: [AttackGrid()], min_length=1)
 
-    @field_validator("*")
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return _refuse_moved_keys(data, "")
+
+    @field_validator("augment", "steps", "train_seed")
     @classmethod
     def _no_duplicates(cls, values: list) -> list:
-        seen = [v for i, v in enumerate(values) if v in values[:i]]
-        if seen:
-            raise ValueError(f"value {seen[0]!r} is listed twice")
-        return values
+        return _distinct(values)
 
 
 TRAIN_AXES = ("augment", "steps", "train_seed")
-ATTACK_AXES = ("pixels", "iterations", "population", "f", "cr", "strategy", "attack_seed")
 
 
 class Study(Settings):
-    """A sub-grid: the grid's axes, with those given here replaced. `databases` defaults to all."""
+    """A sub-grid: the grid's axes, with those given here replaced. `databases` defaults to all.
+    `attacks` replaces the grid's attacks; `attack_settings` instead replaces one setting's values in
+    every grid attack that has that setting (`pixels: [1, ..., 9]` for the paper's Fig. 3)."""
 
     name: str = Field(pattern=_NAME)
     description: str = ""
@@ -95,18 +149,27 @@ class Study(Settings):
     augment: list[str] | None = None
     steps: list[Positive] | None = None
     train_seed: list[Seed] | None = None
-    pixels: list[Positive] | None = None
-    iterations: list[Positive] | None = None
-    population: list[Annotated[int, Field(ge=4)]] | None = None
-    f: list[Annotated[float, Field(gt=0, le=2)]] | None = None
-    cr: list[Annotated[float, Field(ge=0, le=1)]] | None = None
-    strategy: list[str] | None = None
-    attack_seed: list[Seed] | None = None
+    attacks: list[AttackGrid] | None = None
+    attack_settings: dict[str, list] | None = None
 
-    def resolve(self, grid: Grid) -> Grid:
-        """This study's full grid (validated again, so a study's empty list or duplicate is caught)."""
-        own = {k: v for k, v in self.model_dump().items() if k in Grid.model_fields and v is not None}
-        return Grid.model_validate({**grid.model_dump(), **own})
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return _refuse_moved_keys(data, "")
+
+    def resolve(self, grid: Grid, declares: Any = None) -> Grid:
+        """This study's full grid (validated again, so a study's empty list or duplicate is caught).
+        `declares(attack_name, setting) -> bool` says which grid attacks an `attack_settings` key fits."""
+        own = {k: v for k, v in self.model_dump().items() if k in TRAIN_AXES and v is not None}
+        attacks = list(self.attacks) if self.attacks is not None else list(grid.attacks)
+        if self.attack_settings:
+            fits = declares or (lambda name, key: True)
+            for key in self.attack_settings:
+                if not any(fits(a.name, key) for a in attacks):
+                    raise ValueError(f"attack_settings.{key}: no attack of this study has a setting {key!r}")
+            attacks = [a.overridden({k: v for k, v in self.attack_settings.items() if fits(a.name, k)})
+                       for a in attacks]
+        return Grid.model_validate({**grid.model_dump(), **own, "attacks": [a.model_dump() for a in attacks]})
 
 
 class DatabaseSpec(Settings):
@@ -149,7 +212,6 @@ class ExperimentSpec(Settings):
     model: dict[str, Any] = Field(default_factory=dict)  # TrainSettings keys about the model
     training: dict[str, Any] = Field(default_factory=dict)  # the other TrainSettings keys
     evaluate: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of evaluate()
-    attack: str = "pixel"  # a registered attack; the grid's attack axes are its settings
     grid: Grid = Field(default_factory=Grid)
     studies: list[Study] = Field(default_factory=lambda: [Study(name="main")], min_length=1)
     images: ImageSelection = Field(default_factory=ImageSelection)
@@ -175,10 +237,21 @@ class ExperimentSpec(Settings):
             return cls.load(path, **overrides)
 
     def study_grids(self) -> dict[str, Grid]:
-        return {study.name: study.resolve(self.grid) for study in self.studies}
+        return {study.name: study.resolve(self.grid, _declares) for study in self.studies}
 
     def database(self, name: str) -> DatabaseSpec:
         return next(d for d in self.databases if d.name == name)
+
+
+def _declares(attack: str, setting: str) -> bool:
+    """Whether a registered attack has this setting (False for an unknown attack: spec_checks names it)."""
+    from ..attacks import attack_class
+    from ..errors import AttackError
+
+    try:
+        return setting in attack_class(attack).Settings.model_fields
+    except AttackError:
+        return False
 
 
 def available_presets() -> list[str]:

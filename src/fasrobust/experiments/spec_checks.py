@@ -68,31 +68,42 @@ def _check_studies(spec: ExperimentSpec) -> str | None:
             if name not in names:
                 return f"{key}.databases: unknown database {name!r} (this spec has: {', '.join(sorted(names))})"
         try:
-            grid = study.resolve(spec.grid)
+            grid = spec.study_grids()[study.name]
         except ValidationError as exc:
             return f"{key}.{describe_validation_error(exc)}"
+        except ValueError as exc:
+            return f"{key}.{exc}"
         where = key if study.augment is not None else "grid"
         for aug in grid.augment:
             if aug not in augmentations:
                 return (f"{where}.augment: unknown augmentation setting {aug!r} "
                         f"(known: {', '.join(augmentations)})")
-        problem = _check_attack_settings(grid, key, spec.attack)
+        where = f"{key}.attacks" if study.attacks is not None or study.attack_settings else "grid.attacks"
+        problem = _check_attack_settings(grid, where)
         if problem:
             return problem
     return None
 
 
-def _check_attack_settings(grid: Grid, key: str, attack: str) -> str | None:
-    """Let the attack itself judge every combination (a strategy it does not know, ...)."""
-    from ..attacks import create_attack
+def _check_attack_settings(grid: Grid, key: str) -> str | None:
+    """Let each attack judge its own entry: its name, its settings' names, every combination's values."""
+    from ..attacks import attack_class, attack_settings
     from ..errors import AttackError
 
-    for axis in ("pixels", "population", "iterations", "f", "cr", "strategy"):
-        for i, value in enumerate(getattr(grid, axis)):  # each value alone, the rest at the defaults
+    for j, entry in enumerate(grid.attacks):
+        try:
+            fields = attack_class(entry.name).Settings.model_fields
+        except AttackError as exc:
+            return f"{key}.{j}.name: {exc}"
+        for axis in entry.axes():
+            if axis not in fields:
+                return (f"{key}.{j}.{axis}: attack {entry.name!r} has no setting {axis!r} "
+                        f"(its settings: {', '.join(fields)})")
+        for point in entry.points():
             try:
-                create_attack(attack, **{axis: value})
-            except (AttackError, ValueError) as exc:
-                return f"{key}.{axis}.{i}: {exc}"
+                attack_settings(entry.name, point)
+            except AttackError as exc:
+                return f"{key}.{j}: {exc}"
     return None
 
 
@@ -109,18 +120,33 @@ def _check_stage_settings(spec: ExperimentSpec) -> str | None:
     return None
 
 
+def _varies(grid: Grid, axis: str) -> bool:
+    """Whether a study's grid lists two or more values of an axis: a training axis, or for 'size' and
+    'budget' the field each attack declares as its perturbation size and its query budget."""
+    from ..attacks import attack_class
+
+    if axis in ("size", "budget"):
+        for entry in grid.attacks:
+            settings = attack_class(entry.name).Settings
+            field = settings.size_field if axis == "size" else settings.budget_field
+            if len(entry.axes().get(field, [])) > 1:
+                return True
+        return False
+    return len(getattr(grid, axis)) > 1
+
+
 def _check_outputs(spec: ExperimentSpec) -> str | None:
     grids = spec.study_grids().values()
     needs = {
-        FigureName.PIXELS: ("pixels", "Fig. 3 needs a study attacking with at least two pixel counts"),
-        FigureName.ITERATIONS: ("iterations", "Fig. 4 needs a study listing at least two iteration budgets"),
+        FigureName.PIXELS: ("size", "Fig. 3 needs a study attacking with at least two pixel counts"),
+        FigureName.ITERATIONS: ("budget", "Fig. 4 needs a study listing at least two budgets of one attack"),
         TableName.TRAINING_STEPS: ("steps", "Tables 7-8 need a study training with at least two step counts"),
     }
     for i, wanted in enumerate([*spec.outputs.figures, *spec.outputs.tables]):
         if wanted in needs:
             axis, why = needs[wanted]
-            if not any(len(getattr(g, axis)) > 1 for g in grids):
+            if not any(_varies(g, axis) for g in grids):
                 kind = "figures" if isinstance(wanted, FigureName) else "tables"
                 index = i if kind == "figures" else i - len(spec.outputs.figures)
-                return f"outputs.{kind}.{index}: {wanted.value!r}: {why} (no study's '{axis}' has two values)"
+                return f"outputs.{kind}.{index}: {wanted.value!r}: {why} (no study varies it)"
     return None

@@ -5,17 +5,23 @@ attack rows are committed in one transaction; a re-run skips finished jobs. Kill
 any moment loses at most the jobs in flight and never leaves half a job behind. Only one process
 writes (the driver); workers hand results back to it.
 
-Why stdlib sqlite3 and not an ORM: the schema is three tables, and a plain file that any SQLite
+Attack rows are the same for every attack: its name, its settings (JSON and a hash), the criterion's
+threshold, the query budget and the queries used, success and verification, the perturbation as
+(x, y, r, g, b) rows and the best-score trajectory indexed by queries spent, so every attack's curve
+lies on one axis. Schema 1 (the DE's columns) is migrated in place on first open, after a backup copy.
+
+Why stdlib sqlite3 and not an ORM: the schema is four tables, and a plain file that any SQLite
 tool can open is what a user wants to keep next to their results."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +31,11 @@ import pandas as pd
 
 from ..attacks.result import AttackResult
 from ..errors import DataError
+from ..progress import console
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -39,36 +46,43 @@ CREATE TABLE IF NOT EXISTS jobs (
     host TEXT NOT NULL,
     finished_utc TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS attacks (
-    job_id TEXT NOT NULL REFERENCES jobs(job_id),
-    image_id INTEGER NOT NULL,       -- FaceSet id of the attacked image
-    source TEXT NOT NULL,            -- recording it came from (video-level aggregation)
-    split TEXT NOT NULL,
-    attack_type TEXT NOT NULL,       -- presentation attack type of the image
-    pixels INTEGER NOT NULL,
-    iterations INTEGER NOT NULL,
-    population INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    success INTEGER NOT NULL,        -- 1 when called live after the attack (verified where checked)
-    already_live INTEGER NOT NULL,   -- called live before any change (success with 0 queries)
-    verified INTEGER,                -- PNG round trip result, NULL when not checked
-    queries INTEGER NOT NULL,
-    generations INTEGER NOT NULL,
-    p_live_before REAL NOT NULL,
-    p_live_after REAL NOT NULL,
-    perturbation TEXT NOT NULL,      -- JSON [[x, y, r, g, b], ...]
-    fitness_history TEXT NOT NULL,   -- JSON best spoof confidence per generation
-    wall_s REAL NOT NULL,
-    png TEXT,                        -- adversarial PNG, relative to the run directory
-    note TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (job_id, image_id)
-);
 CREATE TABLE IF NOT EXISTS failures (
     job_id TEXT NOT NULL,
     time_utc TEXT NOT NULL,
     message TEXT NOT NULL
 );
 """
+_ATTACKS = """
+CREATE TABLE IF NOT EXISTS attacks (
+    job_id TEXT NOT NULL REFERENCES jobs(job_id),
+    image_id INTEGER NOT NULL,       -- FaceSet id of the attacked image
+    source TEXT NOT NULL,            -- recording it came from (video-level aggregation)
+    split TEXT NOT NULL,
+    attack_type TEXT NOT NULL,       -- presentation attack type of the image
+    attack TEXT NOT NULL,            -- registered attack name ('pixel', 'sparse-rs', ...)
+    settings TEXT NOT NULL,          -- JSON: the attack's settings
+    settings_hash TEXT NOT NULL,     -- AttackSettings.digest() of them
+    seed INTEGER NOT NULL,
+    threshold REAL NOT NULL,         -- the criterion: called live iff P(live) >= threshold
+    query_budget INTEGER NOT NULL,   -- queries per image at most, the clean query included
+    queries INTEGER NOT NULL,        -- queries used on this image (verification not included)
+    success INTEGER NOT NULL,        -- 1 when called live after the attack (verified where checked)
+    already_live INTEGER NOT NULL,   -- called live before any change (success after the clean query)
+    verified INTEGER,                -- PNG round trip result, NULL when not checked
+    p_live_before REAL NOT NULL,
+    p_live_after REAL NOT NULL,
+    perturbation TEXT NOT NULL,      -- JSON [[x, y, r, g, b], ...]
+    trajectory TEXT NOT NULL,        -- JSON [[queries spent, best spoof confidence], ...] at its changes
+    wall_s REAL NOT NULL,
+    png TEXT,                        -- adversarial PNG, relative to the run directory
+    note TEXT NOT NULL DEFAULT '',
+    extra TEXT NOT NULL DEFAULT '{}', -- JSON: attack-specific facts (DE generations), verification queries
+    PRIMARY KEY (job_id, image_id)
+);
+"""
+_COLUMNS = ("job_id", "image_id", "source", "split", "attack_type", "attack", "settings", "settings_hash", "seed",
+            "threshold", "query_budget", "queries", "success", "already_live", "verified", "p_live_before",
+            "p_live_after", "perturbation", "trajectory", "wall_s", "png", "note", "extra")
 
 
 def job_id(kind: str, settings: Mapping[str, Any]) -> str:
@@ -77,29 +91,39 @@ def job_id(kind: str, settings: Mapping[str, Any]) -> str:
     return f"{kind}-{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 
+def settings_digest(settings: Mapping[str, Any]) -> str:
+    canonical = json.dumps(dict(settings), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class AttackRow:
-    """One attacked image as stored; built from an AttackResult plus where the image came from."""
+    """One attacked image as stored; an AttackResult plus where the image came from and what attacked it."""
 
     image_id: int
     source: str
     split: str
     attack_type: str
-    iterations: int
-    population: int
+    attack: str
+    settings: dict[str, Any]
     result: AttackResult
     png: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. which defence stood in front of the target
 
     def values(self, job: str) -> tuple:
         r = self.result
         verified = None if r.verified is None else int(r.verified)
-        return (job, int(self.image_id), self.source, self.split, self.attack_type, int(r.pixels),
-                int(self.iterations), int(self.population), int(r.seed), int(r.success),
-                int(r.already_live), verified, int(r.queries), int(r.generations),
-                float(r.p_live_before), float(r.p_live_after),
-                json.dumps(np.asarray(r.perturbation, dtype=int).tolist()),
-                json.dumps([round(float(v), 6) for v in np.asarray(r.fitness_history).ravel()]),
-                float(r.wall_time_s), self.png, r.note)
+        trajectory = [[int(q), round(float(s), 6)] for q, s in np.asarray(r.trajectory).reshape(-1, 2)]
+        return (job, int(self.image_id), self.source, self.split, self.attack_type, self.attack,
+                json.dumps(self.settings, sort_keys=True), settings_digest(self.settings), int(r.seed),
+                float(r.threshold), int(r.query_budget), int(r.queries), int(r.success), int(r.already_live),
+                verified, float(r.p_live_before), float(r.p_live_after),
+                json.dumps(np.asarray(r.perturbation, dtype=int).tolist()), json.dumps(trajectory),
+                float(r.wall_time_s), self.png, r.note, json.dumps({**r.extra, **self.extra}, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 class ResultsStore:
@@ -107,22 +131,68 @@ class ResultsStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the results folder ({exc.strerror or exc})", self.path.parent) from None
+        existed = self.path.is_file() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            if existed:
+                self._refuse_foreign()  # before anything writes: a foreign file is left exactly as it was
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_TABLES)
             self._check_version()
+            self._db.executescript(_ATTACKS)
+        except sqlite3.OperationalError as exc:
+            raise DataError(f"cannot open the results store ({exc})", self.path) from None
         except sqlite3.DatabaseError as exc:
             raise DataError(f"not a fasrobust results store ({exc})", self.path) from None
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _refuse_foreign(self) -> None:
+        tables = self._tables()
+        if tables and "meta" not in tables:
+            self._db.close()
+            raise DataError(f"a SQLite file, but not a fasrobust results store (its tables: "
+                            f"{', '.join(sorted(tables)[:6])}); it was left untouched: choose another output",
+                            self.path)
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
+            if "attacks" in self._tables():
+                raise DataError("results store without a schema version: not written by fasrobust", self.path)
             self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) == 1:
+            self._migrate_from_1()
         elif int(row[0]) != SCHEMA_VERSION:
-            raise DataError(f"results store has schema {row[0]}, this fasrobust reads {SCHEMA_VERSION}", self.path)
+            raise DataError(f"results store has schema {row[0]}, this fasrobust reads {SCHEMA_VERSION} "
+                            "(newer fasrobust wrote it: upgrade fasrobust to read it)", self.path)
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 held the DE's columns (pixels, iterations, population, generations, fitness per
+        generation). Every row becomes a 'pixel' attack row; a copy of the file is kept beside it."""
+        backup = self.path.with_name(self.path.stem + ".schema1-backup" + self.path.suffix)
+        if not backup.exists():
+            self._db.execute("PRAGMA wal_checkpoint(FULL)")
+            shutil.copy2(self.path, backup)
+        old = pd.read_sql_query("SELECT * FROM attacks", self._db)
+        job_settings = {j: json.loads(s) for j, s in self._db.execute("SELECT job_id, settings FROM jobs")}
+        rows = [_row_from_schema1(r, job_settings.get(r["job_id"], {})) for r in old.to_dict("records")]
+        with self._transaction():
+            self._db.execute("ALTER TABLE attacks RENAME TO attacks_schema1")
+            self._db.execute(_ATTACKS)  # execute, not executescript: that would commit mid-transaction
+            self._db.executemany(f"INSERT INTO attacks VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+            self._db.execute("DROP TABLE attacks_schema1")
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from_schema_1', ?)",
+                             (f"{len(rows)} attack rows; backup {backup.name}",))
+        console.print(f"[yellow]note:[/] {self.path}: results store migrated from schema 1 to {SCHEMA_VERSION} "
+                      f"({len(rows)} attack rows kept; the old file is copied to {backup.name})")
 
     def close(self) -> None:
         self._db.close()
@@ -147,7 +217,7 @@ class ResultsStore:
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job, kind, json.dumps(settings, sort_keys=True, default=str),
                  json.dumps(result, default=str), float(wall_s), socket.gethostname(), now))
-            self._db.executemany(f"INSERT INTO attacks VALUES ({', '.join('?' * 21)})", rows)
+            self._db.executemany(f"INSERT INTO attacks VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
         return True
 
     def record_failure(self, job: str, message: str) -> None:
@@ -180,12 +250,12 @@ class ResultsStore:
         return frame
 
     def attacks(self, job: str | None = None) -> pd.DataFrame:
-        """One row per attacked image; `perturbation` and `fitness_history` decoded to lists."""
+        """One row per attacked image; the JSON columns decoded to lists and dicts."""
         query, args = "SELECT * FROM attacks", ()
         if job is not None:
             query, args = query + " WHERE job_id=?", (job,)
         frame = pd.read_sql_query(query + " ORDER BY job_id, image_id", self._db, params=args)
-        for column in ("perturbation", "fitness_history"):
+        for column in ("settings", "perturbation", "trajectory", "extra"):
             frame[column] = frame[column].map(json.loads)
         for column in ("success", "already_live"):
             frame[column] = frame[column].astype(bool)
@@ -213,6 +283,25 @@ class ResultsStore:
                 raise DataError(f"unknown export format {fmt!r} (csv or parquet)")
             written.append(path)
         return written
+
+
+def _row_from_schema1(row: dict[str, Any], job: dict[str, Any]) -> tuple:
+    """A schema-1 row (the DE attack) in schema 2's columns; nothing of it is dropped."""
+    population, iterations = int(row["population"]), int(row["iterations"])
+    settings = {"pixels": int(row["pixels"]), "population": population, "iterations": iterations,
+                "f": job.get("f", 0.5), "cr": job.get("cr", 1.0), "strategy": job.get("strategy", "rand1")}
+    history = json.loads(row["fitness_history"])
+    if row["already_live"]:
+        trajectory = [[1, history[0] if history else round(1.0 - row["p_live_before"], 6)]]
+    else:  # generation g's best came after 1 + population * (g + 1) queries
+        trajectory = [[1, round(1.0 - row["p_live_before"], 6)]]
+        trajectory += [[1 + population * (g + 1), h] for g, h in enumerate(history)]
+    extra = {"generations": int(row["generations"]), "migrated_from_schema": 1}
+    return (row["job_id"], row["image_id"], row["source"], row["split"], row["attack_type"],
+            job.get("attack", "pixel"), json.dumps(settings, sort_keys=True), settings_digest(settings),
+            row["seed"], 0.5, 1 + population * (iterations + 1), row["queries"], row["success"],
+            row["already_live"], row["verified"], row["p_live_before"], row["p_live_after"], row["perturbation"],
+            json.dumps(trajectory), row["wall_s"], row["png"], row["note"], json.dumps(extra))
 
 
 class _Transaction:

@@ -30,12 +30,9 @@ from ..labels import BONA_FIDE
 from .columns import UNKNOWN
 
 STORE_FILE = "results.sqlite"
-SUCCESS_FITNESS = 0.5  # spoof confidence at or below which the face is called live (P(live) >= 0.5)
-#: Attack job settings copied onto every attack row (the row itself holds pixels, iterations, ...).
-_SETTING_COLUMNS = ("database", "augment", "steps", "train_seed", "model", "f", "cr", "strategy", "attack",
-                    "labels")
-#: Shown, never computed with: text, so a dithered F ([0.5, 1]) groups like any other value.
-_TEXT_COLUMNS = ("database", "augment", "model", "f", "cr", "strategy", "attack", "labels")
+#: Job settings copied onto every attack row (the row itself holds the attack, its settings, its budget).
+_SETTING_COLUMNS = ("database", "augment", "steps", "train_seed", "model", "labels")
+_TEXT_COLUMNS = ("database", "augment", "model", "labels")
 #: metrics.json (frame level) -> our column; HTER at the EER threshold chosen on dev (Idiap), the rest
 #: at the paper's fixed 0.5 threshold.
 _METRICS = {"acc": "accuracy", "precision": "precision", "recall_eval": "recall", "hter": "hter_eer",
@@ -72,8 +69,16 @@ class RunData:
         return str(self.spec.get("name") or self.run_dir.name)
 
     def grid_values(self, axis: str) -> list[Any]:
-        """The spec grid's values of an axis (the main study's: Tables 3-6 use them), [] without a spec."""
+        """The spec grid's values of a training axis (the main study's: Tables 3-6 use them), [] without a spec."""
         return list((self.spec.get("grid") or {}).get(axis) or [])
+
+    def grid_attack_values(self, attack: str, setting: str) -> list[Any]:
+        """The spec grid's values of one attack's setting (over its grid entries), [] without a spec."""
+        values: list[Any] = []
+        for entry in (self.spec.get("grid") or {}).get("attacks") or []:
+            if isinstance(entry, dict) and entry.get("name") == attack:
+                values += [v for v in entry.get(setting) or [] if v not in values]
+        return values
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -93,23 +98,45 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 # ----- attack rows ---------------------------------------------------------------------------------------
-def first_success(history: Any, success: bool, already_live: bool) -> float:
-    """The first generation after which this image counts as attacked successfully: 0 when it was
-    already live, the first index of its best-fitness trajectory at or below 0.5 (history[g] is the best
-    after generation g, 0 = the start), inf when the attack did not succeed within its budget. A stored
-    failure is a failure at every smaller budget too (the attack stops at its first success), and a
-    stored success whose rounded trajectory never shows <= 0.5 counts from its last generation."""
-    if already_live:
-        return 0.0
-    if not success:
-        return math.inf
-    values = np.asarray(history, dtype=np.float64).ravel()
-    hits = np.flatnonzero(values <= SUCCESS_FITNESS)
-    return float(hits[0]) if hits.size else float(max(values.size - 1, 0))
+def attack_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """Columns every attack has, read through its own settings model: `pixels` (its size field), `budget`
+    (its budget field's value) and `budget_field`, `setting` (the other settings, as text) and `setting_key`
+    (attack, other settings and seed: rows with one key come from one attack configuration)."""
+    from ..attacks import attack_class
+    from ..errors import AttackError
+
+    out = {"pixels": [], "budget": [], "budget_field": [], "setting": [], "setting_key": []}
+    for attack, settings, seed in zip(raw["attack"], raw["settings"], raw["seed"], strict=True):
+        try:
+            model = attack_class(attack).Settings
+            size_field, budget_field = model.size_field, model.budget_field
+        except AttackError:  # an attack this fasrobust does not have: shown by name, never computed with
+            size_field, budget_field = "pixels", ""
+        others = {k: v for k, v in settings.items() if k not in (size_field, budget_field)}
+        out["pixels"].append(int(settings.get(size_field, 0)))
+        out["budget"].append(int(settings.get(budget_field, 0)) if budget_field else 0)
+        out["budget_field"].append(budget_field)
+        out["setting"].append(f"{attack} (" + ", ".join(f"{k} {v}" for k, v in others.items()) + ")")
+        out["setting_key"].append(json.dumps([attack, others, int(seed)], sort_keys=True))
+    return pd.DataFrame(out, index=raw.index)
+
+
+def queries_at_budget(rows: pd.DataFrame, budget: int) -> np.ndarray:
+    """Per row: the query budget its attack would have had at `budget` in its own budget field."""
+    from ..attacks import attack_settings
+
+    cache: dict[str, int] = {}
+    out = np.empty(len(rows))
+    for i, (attack, settings, budget_field, key) in enumerate(zip(rows["attack"], rows["settings"], rows["budget_field"],
+                                                             rows["setting_key"], strict=True)):
+        if key not in cache:
+            cache[key] = attack_settings(attack, settings).queries_at(int(budget)) if budget_field else 0
+        out[i] = cache[key]
+    return out
 
 
 def tidy_attacks(raw: pd.DataFrame, jobs: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Attack rows + their job's settings + their model's metrics; adds is_spoof, first_success."""
+    """Attack rows + their job's settings + their model's metrics + the generic attack columns."""
     frame = raw.copy()
     settings = {row.job_id: row.settings for row in jobs.itertuples() if row.kind == "attack"}
     frame["model_key"] = [_model_key(settings.get(j, {})) for j in frame["job_id"]]
@@ -128,8 +155,10 @@ def tidy_attacks(raw: pd.DataFrame, jobs: pd.DataFrame, models: pd.DataFrame) ->
     frame["train_seed"] = pd.array([None if _missing_value(v) else int(v) for v in frame["train_seed"]],
                                    dtype="Int64")
     frame["is_spoof"] = frame["attack_type"] != BONA_FIDE
-    frame["first_success"] = [first_success(h, s, a) for h, s, a in
-                              zip(frame["fitness_history"], frame["success"], frame["already_live"], strict=True)]
+    generic = attack_columns(frame) if len(frame) else pd.DataFrame(
+        columns=["pixels", "budget", "budget_field", "setting", "setting_key"])
+    for column in generic.columns:
+        frame[column] = generic[column]
     metric_columns = [c for c in (*_METRICS, "threshold_source", "evaluated") if c in known.columns]
     for column in metric_columns:
         frame[column] = [known.at[k, column] if k in known.index else np.nan for k in frame["model_key"]]
@@ -228,7 +257,7 @@ def _missing(plan: dict[str, Any], spec: dict[str, Any], jobs: pd.DataFrame, att
     per_job = attacks.groupby("job_id").size().to_dict() if len(attacks) else {}
     for group in plan.get("attack_groups") or []:
         s = group.get("settings") or {}
-        keys = ("pixels", "population", "f", "cr", "strategy", "iterations", "seed")
+        keys = [k for k in s if k not in ("database", "augment", "steps", "train_seed", "model", "train_job")]
         shards = [j for j, js in attack_settings.items()
                   if js.get("train_job") == group.get("train_job") and all(js.get(k) == s.get(k) for k in keys)]
         attacked = sum(per_job.get(j, 0) for j in shards)
@@ -237,8 +266,9 @@ def _missing(plan: dict[str, Any], spec: dict[str, Any], jobs: pd.DataFrame, att
             continue
         if expected is None and attacked > 0:
             continue
-        what = (f"attacks on {group.get('database')} ({s.get('augment')}, {s.get('steps')} steps), "
-                f"{s.get('pixels')} px, {s.get('iterations')} iterations")
+        budget_field = group.get("budget_field") or ""
+        what = (f"{s.get('attack', 'pixel')} attacks on {group.get('database')} ({s.get('augment')}, "
+                f"{s.get('steps')} steps), {s.get('pixels')} px, {s.get(budget_field)} {budget_field}")
         out.append(f"{what}: {attacked} of {expected if expected is not None else '?'} images attacked")
     return out
 

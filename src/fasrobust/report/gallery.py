@@ -27,7 +27,7 @@ from .columns import augment_rank
 from .data import RunData
 
 GALLERY_DIR = "gallery"
-PER_GROUP = 12  # cards per (database, augmentation, steps, pixels, iterations)
+PER_GROUP = 12  # cards per (database, augmentation, steps, attack configuration, pixels, budget)
 LIMIT = 400  # cards in all
 
 
@@ -66,7 +66,7 @@ def _chosen(rows: pd.DataFrame, per_group: int, limit: int) -> pd.DataFrame:
         return rows
     order = [0 if s and not a else 2 if a else 1 for s, a in zip(rows["success"], rows["already_live"], strict=True)]
     rows = rows.assign(_order=order, _rank=rows["augment"].map(augment_rank))
-    keys = ["database", "_rank", "augment", "steps", "pixels", "iterations"]
+    keys = ["database", "_rank", "augment", "steps", "attack", "setting", "pixels", "budget"]
     rows = rows.sort_values(["_order", "queries", "p_live_after"], ascending=[True, True, False], kind="stable")
     rows = rows.assign(_turn=rows.groupby([*keys, "_order"], dropna=False).cumcount())
     rows = rows.sort_values([*keys, "_turn", "_order"], kind="stable", na_position="first")
@@ -122,9 +122,9 @@ def _faceset(data: RunData, database: str, cache: dict[str, FaceSet | None]) -> 
 def _facts(row: Any) -> dict[str, Any]:
     return {"database": row.database, "augment": row.augment,
             "steps": None if pd.isna(row.steps) else int(row.steps), "pixels": int(row.pixels),
-            "iterations": int(row.iterations), "outcome": outcome(row),
+            "attack": row.attack, "budget": f"{int(row.budget)} {row.budget_field}", "outcome": outcome(row),
             "p_live_before": float(row.p_live_before), "p_live_after": float(row.p_live_after),
-            "queries": int(row.queries), "generations": int(row.generations), "attack_type": row.attack_type,
+            "queries": int(row.queries), "query_budget": int(row.query_budget), "attack_type": row.attack_type,
             "source": row.source, "image_id": int(row.image_id),
             "verified": None if pd.isna(row.verified) else bool(row.verified),
             "note": row.note if isinstance(row.note, str) else ""}

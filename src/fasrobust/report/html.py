@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -39,9 +40,9 @@ def render_page(data: RunData, tables: Sequence[Table], figures: Sequence[Figure
     subtitle = str(data.spec.get("description") or "").strip() or f"results of {data.run_dir}"
     marks = {"title": esc(f"fasrobust report: {data.name}"), "subtitle": esc(subtitle), "body": body,
              "footer": _footer(data)}
-    for key, value in marks.items():
-        template = template.replace("{{" + key + "}}", value)
-    return template
+    # One pass over the template: a marker inside a substituted value (a description that says "{{body}}")
+    # stays text, instead of being replaced by the next substitution.
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: marks.get(m.group(1), m.group(0)), template)
 
 
 def _synthetic_banner(data: RunData) -> str:
@@ -153,7 +154,7 @@ def _gallery(cards: Sequence[Card]) -> str:
     if not cards:
         return '<section id="gallery"><h2>Adversarial gallery</h2><p>No attacked image yet.</p></section>'
     filters = [("database", "database", None), ("augment", "augmentation", augment_label),
-               ("pixels", "pixels", None), ("outcome", "outcome", None)]
+               ("attack", "attack", None), ("pixels", "pixels", None), ("outcome", "outcome", None)]
     controls = "".join(_select(key, label, [c.facts[key] for c in cards], show) for key, label, show in filters)
     body = "".join(_card(c) for c in cards)
     return ('<section id="gallery"><h2>Adversarial gallery</h2>'
@@ -177,7 +178,8 @@ def _natural(text: str) -> tuple:
 
 def _card(card: Card) -> str:
     f = card.facts
-    data_attrs = " ".join(f'data-{k}="{esc(f[k])}"' for k in ("database", "augment", "pixels", "outcome"))
+    data_attrs = " ".join(f'data-{k}="{esc(f[k])}"' for k in ("database", "augment", "attack", "pixels",
+                                                                 "outcome"))
     alt = f"image {f['image_id']}: original, adversarial, changed pixels"
     picture = (f'<img src="{esc(card.image)}" alt="{esc(alt)}">' if card.image
                else '<div class="noimg">no picture (FaceSet not found)</div>')
@@ -185,10 +187,10 @@ def _card(card: Card) -> str:
     verified = {True: " · verified", False: " · NOT verified", None: ""}[f["verified"]]
     steps = f"{f['steps']:,} steps · " if f["steps"] is not None else ""
     lines = [f'<span class="badge {esc(f["outcome"].replace(" ", "-"))}">{esc(badge_text)}</span>{esc(verified)}',
-             esc(f"P(live) {f['p_live_before']:.3f} → {f['p_live_after']:.3f} · {f['queries']:,} queries · "
-                 f"{f['generations']} generations"),
-             esc(f"{f['database']} · {augment_label(f['augment'])} · {steps}{f['pixels']} px · "
-                 f"{f['iterations']} iterations"),
+             esc(f"P(live) {f['p_live_before']:.3f} → {f['p_live_after']:.3f} · {f['queries']:,} of "
+                 f"{f['query_budget']:,} queries"),
+             esc(f"{f['database']} · {augment_label(f['augment'])} · {steps}{f['attack']} · {f['pixels']} px · "
+                 f"{f['budget']}"),
              f'<span class="muted">{esc(f["attack_type"])} · {esc(f["source"])} · id {f["image_id"]}</span>']
     if f["note"]:
         lines.append(f'<span class="muted">{esc(f["note"])}</span>')

@@ -1,0 +1,90 @@
+"""The one evaluation entry (experiments stage): attack a selection of a FaceSet's images with one attack
+on one open target, shard by shard into RUN_DIR/results.sqlite, resuming what is committed.
+
+`fasrobust attack` calls `evaluate_attack`; `fasrobust run` plans the same shards from a spec. Both select
+images with `select_image_ids`, name shards with `plan_attack_jobs`, attack a shard with the `attack` job
+function (`jobs.py` -> `run_attack_shard`), commit through the runner's scheduler, and count with
+`attack_stats`. Before any shard the target's sanity check runs (the same image twice, one at a time vs in
+a batch); a target that fails it is refused with one line. A target that fails with a contract error
+(it answers every call the same way) stops the evaluation with that line; a transient failure (down,
+slow, budget spent) leaves the shards to a re-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..attacks.base import Attack
+from ..data.faceset import FaceSet
+from ..errors import TargetError
+from ..targets.base import Target
+from ..targets.checks import check_target
+from .attack_job import KIND, faceset_fingerprint, plan_attack_jobs, select_image_ids, shard_images
+from .attack_stats import attack_stats
+from .executors import create_executor
+from .jobs import shared_target
+from .plan import Job, JobKind
+from .runner import STORE_FILE, run_jobs
+from .spec import ImageSelection
+from .store import ResultsStore
+
+#: Images the sanity check scores (twice, and one at a time).
+CHECK_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class AttackSummary:
+    """What an attack over a FaceSet selection produced (from the store, resumed shards included)."""
+
+    images: int
+    stats: dict[str, Any]  # attack_stats: recall before/after/drop with intervals, successes, queries
+    jobs_run: int
+    jobs_resumed: int
+    jobs_failed: int
+    threshold: float
+    failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # target id -> (message, kind)
+
+    @property
+    def spoofs(self) -> int:
+        return int(self.stats["spoofs"])
+
+
+def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet, *, attack: Attack,
+                selection: ImageSelection, seed: int) -> list[Job]:
+    """The shard jobs of one (target, attack, selection), named exactly as earlier runs named them."""
+    ids = select_image_ids(faceset, split=selection.split, labels=selection.labels, limit=selection.limit,
+                           seed=selection.seed)
+    planned = plan_attack_jobs(target_id=target_id, faceset_id=faceset_fingerprint(faceset), split=selection.split,
+                               image_ids=ids, attack=attack, seed=seed, shard_size=selection.shard_size)
+    inputs = {"faceset": str(Path(faceset.root).resolve()), "target": {"id": target_id, **target_source}}
+    return [Job(p.job_id, JobKind.ATTACK, p.settings, inputs,
+                label=f"attack {attack.name} ({attack.config.describe()}) shard {p.shard + 1}/{len(planned)}")
+            for p in planned]
+
+
+def evaluate_attack(target: Target, faceset: FaceSet, *, attack: Attack, run_dir: str | Path, target_id: str,
+                    selection: ImageSelection, seed: int = 0, target_source: dict[str, Any] | None = None,
+                    check: bool = True) -> AttackSummary:
+    """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc."""
+    if faceset.root is None:
+        raise TargetError("the FaceSet must be on disk (FaceSet.save it first): attack jobs read it by path")
+    jobs = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
+                       selection=selection, seed=seed)
+    run_dir = Path(run_dir)
+    with ResultsStore(run_dir / STORE_FILE) as store:
+        todo = [j for j in jobs if not store.is_done(j.id)]
+        if check and todo:
+            check_target(target, shard_images(faceset, list(todo[0].settings["image_ids"])[:CHECK_IMAGES]))
+        with shared_target(target_id, target), create_executor(workers=0) as executor:
+            summary = run_jobs(jobs, run_dir, store=store, executor=executor, name=f"attack {attack.name}")
+        frame = store.attacks()
+    frame = frame[frame["job_id"].isin({j.id for j in jobs})]
+    threshold = float(frame["threshold"].iloc[0]) if len(frame) else float(getattr(target, "threshold", 0.5))
+    return AttackSummary(images=len(frame), stats=attack_stats(frame), jobs_run=summary.committed,
+                         jobs_resumed=summary.skipped, jobs_failed=len(summary.failed) + len(summary.blocked),
+                         threshold=threshold, failures=dict(summary.target_failures))
+
+
+__all__ = ["KIND", "AttackSummary", "attack_jobs", "evaluate_attack"]
