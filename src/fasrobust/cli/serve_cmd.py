@@ -42,6 +42,10 @@ def serve(
     P(live) per image out). Binds 127.0.0.1, this machine only, by default. Stop with Ctrl-C."""
     from ..targets.server import make_server
 
+    if verbose:  # the command owns this process's logging; the server itself leaves it alone
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options: dict = {} if max_batch is None else {"max_batch": max_batch}
     if model.suffix.lower() != ".onnx":
         options["device"] = device

@@ -396,7 +396,15 @@ class AsgiServer:
 
     def serve_forever(self, poll_interval: float | None = None) -> None:
         """Serve until `shutdown` (poll_interval: accepted for http.server's signature, unused)."""
-        config = self.uvicorn.Config(asgi_app(self.service), log_level="info" if self.verbose else "warning",
+        # log_config=None: uvicorn's own dictConfig would close every logging handler already installed in
+        # the process (TensorFlow's absl handler closes the stream it was given), breaking the caller's
+        # stderr. The uvicorn loggers get a level and propagate to whatever the process has set up.
+        import logging
+
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).setLevel(logging.INFO if self.verbose else logging.WARNING)
+        config = self.uvicorn.Config(asgi_app(self.service), log_config=None,
+                                     log_level="info" if self.verbose else "warning",
                                      access_log=self.verbose, backlog=BACKLOG, timeout_keep_alive=30,
                                      timeout_graceful_shutdown=5, lifespan="off")
         self._server = self.uvicorn.Server(config)
