@@ -21,7 +21,8 @@ the model's input size, and the request's total pixels against max_pixels, befor
 decoded; the body is refused from its Content-Length before it is read; JSON nesting is bounded by
 the parser's recursion limit (an error, not a crash).
 
-Two front ends speak it over one `ScoreService`:
+The request checks live in `server_requests.py`, the transport-free protocol and the batching in
+`server_service.py`. Two front ends speak it over one `ScoreService`:
 - `AsgiServer` (what `make_server` and `fasrobust serve` use): Starlette on uvicorn, from the `http`
   extra. Its listen backlog (2048) and event loop take hundreds of concurrent clients without a
   reset; bodies held in memory at once are bounded by a byte budget (`max_inflight_bytes`), so many
@@ -37,245 +38,34 @@ speed rather than the request rate, and the target's query count stays exact (ea
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import io
 import json
 import socket
-import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import __version__
 from ..errors import FasrobustError, require
 from .base import Target
 from .http_target import HEALTH_PATH, SCORE_PATH
+from .server_requests import (
+    BACKLOG,
+    BODY_SECONDS,
+    INFLIGHT_BODIES,
+    MAX_BYTES,
+    MAX_IMAGES,
+    MAX_PIXELS,
+    RequestError,
+    check_content_type,
+)
+from .server_service import Batcher, ScoreService
 
-#: Default request limits: 64 MiB of JSON, 1024 images (about 25 MB of 224x224 PNGs).
-MAX_BYTES = 64 << 20
-MAX_IMAGES = 1024
-#: Most decoded pixels one request may ask for (2**26 = 192 MiB as uint8 RGB; 1024 images of 256x256).
-MAX_PIXELS = 1 << 26
-#: Largest image side the server decodes when the model does not say its input size.
-MAX_SIDE = 4096
-#: Pending connections the kernel holds for us (http.server's default of 5 reset clients under load).
-BACKLOG = 2048
-#: Request bodies held in memory at once, as multiples of max_bytes (the ASGI front end).
-INFLIGHT_BODIES = 4
-#: Seconds a client may take to send its body once it has its share of that memory (then 408), so a
-#: client that trickles bytes cannot hold the share for ever.
-BODY_SECONDS = 60.0
+__all__ = ["AsgiServer", "Batcher", "LivenessHandler", "LivenessServer", "RequestError", "ScoreService",
+           "asgi_app", "make_server", "start_server_in_thread"]
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_RGB, _EIGHT_BITS = 2, 8  # IHDR colour type and bit depth of the one format accepted
-JSON_TYPES = ("application/json",)
-
-
-class RequestError(Exception):
-    """A request the server refuses; carries the HTTP status."""
-
-    def __init__(self, status: HTTPStatus, message: str):
-        super().__init__(" ".join(message.split()))
-        self.status = status
-
-
-# ----- one request: body -> images --------------------------------------------------------------
-def check_content_type(value: str | None) -> None:
-    """JSON, or no Content-Type at all (older clients); anything else is 415, so a form or text body
-    is not read as if it were ours."""
-    if value is None or not value.strip():
-        return
-    if value.split(";")[0].strip().lower() not in JSON_TYPES:
-        raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                           f"Content-Type {value[:60]!r} is not supported; send application/json")
-
-
-def parse_body(body: bytes) -> list[Any]:
-    """The request's list of images (still base64 text)."""
-    try:
-        request = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}") from None
-    except RecursionError:  # the parser's recursion limit: '[[[[...' a hundred thousand deep
-        raise RequestError(HTTPStatus.BAD_REQUEST, "body is not JSON we accept: nested too deep") from None
-    images = request.get("images") if isinstance(request, dict) else None
-    if not isinstance(images, list) or not images:
-        raise RequestError(HTTPStatus.BAD_REQUEST, "body must be {\"images\": [base64 PNG, ...]}")
-    return images
-
-
-def png_bytes(text: Any, index: int) -> bytes:
-    if not isinstance(text, str):
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is not a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is not a readable PNG: {exc}") from None
-
-
-def png_header(data: bytes, index: int) -> tuple[int, int]:
-    """(width, height) from the IHDR chunk, which the PNG format puts first; refuses anything but 8-bit
-    RGB before a pixel is decoded (converting other modes would change pixels behind the caller's back)."""
-    if len(data) < 33 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is not a readable PNG (no PNG header)")
-    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
-    if depth != _EIGHT_BITS or colour != _RGB:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is a PNG of colour type {colour} at {depth} "
-                           "bits, expected an 8-bit RGB PNG")
-    return width, height
-
-
-def check_sizes(sizes: list[tuple[int, int]], input_size: int | None, max_pixels: int) -> None:
-    """Every image the model's input size (or at most MAX_SIDE when it has none), all alike, and the
-    request's pixels within max_pixels: all from the headers, before decoding."""
-    for index, (width, height) in enumerate(sizes):
-        if input_size is not None and (width, height) != (input_size, input_size):
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is {width}x{height}; the model takes "
-                               f"{input_size}x{input_size}")
-        if max(width, height) > MAX_SIDE:
-            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                               f"image {index} is {width}x{height}, larger than {MAX_SIDE}")
-    if len(set(sizes)) != 1:
-        raise RequestError(HTTPStatus.BAD_REQUEST, "images in one request must all have the same size")
-    pixels = sum(width * height for width, height in sizes)
-    if pixels > max_pixels:
-        raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                           f"{len(sizes)} images of {sizes[0][0]}x{sizes[0][1]} are {pixels} pixels; at most "
-                           f"{max_pixels} per request")
-
-
-def decode_png(data: bytes, index: int, size: tuple[int, int]) -> np.ndarray:
-    """PNG bytes whose header was checked -> uint8 (H, W, 3)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            if image.mode != "RGB" or image.size != size:  # a second IHDR or a lying decoder: refuse
-                raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is not the 8-bit RGB PNG its "
-                                   "header declares")
-            return np.asarray(image, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"image {index} is not a readable PNG: {exc}") from None
-
-
-# ----- merging concurrent requests into model calls ---------------------------------------------
-@dataclass
-class _Pending:
-    images: np.ndarray
-    done: threading.Event = field(default_factory=threading.Event)
-    scores: np.ndarray | None = None
-    error: BaseException | None = None
-
-
-class Batcher:
-    """Scores requests from many threads in shared model calls (flat combining): a caller queues its
-    images and takes the model lock; whoever holds it runs every queued request of the first one's
-    image size (up to `max_images` images) as one call and hands each its scores. No timer waits for
-    company, so a lone client pays no latency; under load, requests gather while the model runs.
-    Each image is scored once, so the target's query count stays exact."""
-
-    def __init__(self, target: Target, max_images: int):
-        self.target, self.max_images = target, max(1, int(max_images))
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._model_lock = threading.Lock()
-        self.requests = 0  # requests scored
-        self.calls = 0  # model calls made (requests / calls = how much batching happened)
-
-    def score(self, images: np.ndarray) -> np.ndarray:
-        item = _Pending(images)
-        with self._queue_lock:
-            self._queue.append(item)
-        while not item.done.is_set():
-            with self._model_lock:
-                if not item.done.is_set():
-                    self._run(self._take())
-        if item.error is not None:
-            raise item.error
-        return item.scores
-
-    def _take(self) -> list[_Pending]:
-        """The first queued request and those after it with the same image size, within max_images
-        (the first is always taken, however large)."""
-        with self._queue_lock:
-            first, rest = self._queue[0], self._queue[1:]
-            taken, kept, count = [first], [], len(first.images)
-            for item in rest:
-                if item.images.shape[1:] == first.images.shape[1:] and count + len(item.images) <= self.max_images:
-                    taken.append(item)
-                    count += len(item.images)
-                else:
-                    kept.append(item)
-            self._queue = kept
-        return taken
-
-    def _run(self, batch: list[_Pending]) -> None:
-        try:
-            scores = np.asarray(self.target(np.concatenate([item.images for item in batch])), dtype=np.float64)
-            self.calls, self.requests = self.calls + 1, self.requests + len(batch)
-        except BaseException as exc:  # every caller in the batch gets the failure to answer with
-            for item in batch:
-                item.error = exc
-                item.done.set()
-            return
-        start = 0
-        for item in batch:
-            item.scores = scores[start:start + len(item.images)]
-            start += len(item.images)
-            item.done.set()
-
-
-class ScoreService:
-    """The protocol without a transport: limits, health, and body -> scores (raising RequestError)."""
-
-    def __init__(self, target: Target, *, max_bytes: int = MAX_BYTES, max_images: int = MAX_IMAGES,
-                 max_pixels: int = MAX_PIXELS):
-        self.target, self.max_bytes, self.max_images = target, int(max_bytes), int(max_images)
-        self.max_pixels = int(max_pixels)
-        self.batcher = Batcher(target, max_images)
-
-    def health(self) -> dict[str, Any]:
-        describe = getattr(self.target, "describe", None)
-        model = describe() if callable(describe) else {"name": self.target.name,
-                                                       "input_size": self.target.input_size}
-        return {"status": "ok", "model": model, "max_images": self.max_images, "max_bytes": self.max_bytes,
-                "max_pixels": self.max_pixels, "fasrobust": __version__,
-                "batching": {"requests": self.batcher.requests, "model_calls": self.batcher.calls}}
-
-    def check_length(self, length: str | None) -> int:
-        """The declared body size, refused before reading when missing or over max_bytes."""
-        if length is None or not length.strip().isdigit():
-            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
-        if int(length) > self.max_bytes:
-            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                               f"body of {int(length)} bytes; at most {self.max_bytes}")
-        return int(length)
-
-    def images(self, body: bytes) -> np.ndarray:
-        """Checked and decoded uint8 (N, H, W, 3): headers and sizes first, then the pixels."""
-        texts = parse_body(body)
-        if len(texts) > self.max_images:
-            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                               f"{len(texts)} images in one request; at most {self.max_images}")
-        blobs = [png_bytes(text, i) for i, text in enumerate(texts)]
-        sizes = [png_header(blob, i) for i, blob in enumerate(blobs)]
-        check_sizes(sizes, self.target.input_size, self.max_pixels)
-        return np.stack([decode_png(blob, i, size) for i, (blob, size) in enumerate(zip(blobs, sizes, strict=True))])
-
-    def score(self, body: bytes) -> dict[str, Any]:
-        arrays = self.images(body)
-        try:
-            scores = self.batcher.score(arrays)
-        except FasrobustError as exc:  # wrong size for the model and the like: the client's to fix
-            raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        return {"p_live": [float(s) for s in scores]}
 
 
 def _unknown_path(method: str, path: str) -> RequestError:
