@@ -36,6 +36,10 @@ ResultCallback = Callable[[AttackResult], None]
 
 #: Queries on an image before its search starts: the clean image, scored once to see if it is live.
 CLEAN_QUERIES = 1
+#: Memory for the candidate images of one target call when `max_active` is not given: 256 MiB on a CPU
+#: keeps them in a few big pages (the model's own chunking by max_batch decides cache behaviour); 2 GiB
+#: on a GPU.
+CANDIDATE_BYTES = {"cpu": 256 << 20, "cuda": 2 << 30}
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,14 @@ class Attack(ABC):
         if config is not None and name in type(config).model_fields:
             return getattr(config, name)
         raise AttributeError(name)
+
+    def capacity(self, n: int, bytes_per_image: int, device: torch.device) -> int:
+        """How many of n images to search side by side: `max_active`, or as many as fit the memory for
+        candidates when each needs `bytes_per_image` of them per target call."""
+        if self.max_active is not None:
+            return min(n, self.max_active)
+        budget = CANDIDATE_BYTES.get(device.type, CANDIDATE_BYTES["cpu"])
+        return int(max(1, min(n, budget // max(1, bytes_per_image))))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())

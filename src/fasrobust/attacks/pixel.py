@@ -28,16 +28,13 @@ from .base import Attack, Found, FoundCallback, register_attack
 from .counter_layout import MAX_GENERATION
 from .criterion import Criterion
 from .de_config import DEConfig, Strategy
-from .settings_model import AttackSettings
+from .settings_model import AttackSettings, Whole
 
 if TYPE_CHECKING:  # the engine is imported where the attack runs (see base.py)
     import torch
 
     from ..targets.base import Target
 
-#: Memory for candidate images when `max_active` is not given: 256 MiB on a CPU keeps them in a few
-#: big pages (the model's own chunking by max_batch decides cache behaviour); 2 GiB on a GPU.
-_CANVAS_BYTES = {"cpu": 256 << 20, "cuda": 2 << 30}
 #: The paper attacks 1 to 9 pixels; more is allowed but this caps silly values.
 MAX_PIXELS = 1024
 
@@ -46,24 +43,18 @@ class PixelSettings(AttackSettings):
     """The DE few-pixel attack's settings; the budget is `iterations` generations of `population`."""
 
     budget_field = "iterations"
+    smallest_budget = 0  # the start population alone
 
-    pixels: Annotated[int, Field(ge=1, le=MAX_PIXELS, strict=False, description="pixels changed per image "
+    pixels: Annotated[Whole, Field(ge=1, le=MAX_PIXELS, strict=False, description="pixels changed per image "
                                  "(the paper: 1-9)")] = 9
-    population: Annotated[int, Field(ge=3, description="candidates per image, in total (not a multiplier)")] = 400
-    iterations: Annotated[int, Field(ge=1, le=MAX_GENERATION, description="DE generations before giving up "
+    population: Annotated[Whole, Field(ge=3, description="candidates per image, in total (not a multiplier)")] = 400
+    iterations: Annotated[Whole, Field(ge=1, le=MAX_GENERATION, description="DE generations before giving up "
                                      "(the paper: 200)")] = 200
     f: float | tuple[float, float] = Field(0.5, description="DE scale F, or 'low,high' to dither it per "
                                            "generation")
     cr: Annotated[float, Field(ge=0.0, le=1.0, description="crossover probability (1: the mutant whole, as "
                                "Su et al.)")] = 1.0
     strategy: Strategy = Field(Strategy.RAND1, description="DE strategy: rand1 (the paper) or best1")
-
-    @field_validator("pixels", "population", "iterations", mode="before")
-    @classmethod
-    def _whole(cls, value):
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"must be a whole number, got {value!r}")
-        return value
 
     @field_validator("f", mode="before")
     @classmethod
@@ -113,12 +104,6 @@ class PixelAttack(Attack):
 
     Settings = PixelSettings
 
-    def capacity(self, n: int, height: int, width: int, device: torch.device) -> int:
-        if self.max_active is not None:
-            return min(n, self.max_active)
-        budget = _CANVAS_BYTES.get(device.type, _CANVAS_BYTES["cpu"])
-        return int(max(1, min(n, budget // (self.config.population * height * width * 3))))
-
     def _search(self, target: Target, originals: torch.Tensor, *, keys: torch.Tensor, p_before: np.ndarray,
                 criterion: Criterion, on_found: FoundCallback) -> None:
         import torch
@@ -128,7 +113,7 @@ class PixelAttack(Attack):
 
         n, h, w, _ = originals.shape
         config = self.config.de_config()
-        canvas = Canvas(originals, capacity=self.capacity(n, h, w, target.device), population=config.population)
+        canvas = Canvas(originals, capacity=self.capacity(n, config.population * h * w * 3, target.device), population=config.population)
 
         def objective(step: Step) -> torch.Tensor:  # noqa: F821 (imported above, at run time)
             if step.fresh.any():

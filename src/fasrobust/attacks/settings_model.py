@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, ClassVar
+from abc import abstractmethod
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from ..errors import AttackError
 from ..settings import describe_validation_error
+
+
+def _whole_number(value: Any) -> Any:
+    # pydantic's lax int takes True and 2.0; a pixel count or a budget of True is a typo, 2.5 a mistake.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    return value
+
+
+#: An integer setting that refuses booleans and fractional floats (use inside Annotated with a Field).
+Whole = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class AttackSettings(BaseModel):
@@ -28,10 +40,12 @@ class AttackSettings(BaseModel):
     budget_field: ClassVar[str]
     #: The setting that sets how many pixels may change (the paper's Fig. 3 axis).
     size_field: ClassVar[str] = "pixels"
+    #: The smallest value of the budget field that `queries_at` accepts (a curve over budgets starts here).
+    smallest_budget: ClassVar[int] = 1
 
+    @abstractmethod
     def query_budget(self) -> int:
         """Queries per image at most, the clean image's first query included."""
-        raise NotImplementedError
 
     def queries_at(self, budget: int) -> int:
         """The query budget these settings would have with `budget` in the budget field (for reading a

@@ -48,7 +48,7 @@ from .base import Attack, Found, FoundCallback, register_attack
 from .counter_layout import MAX_GENERATION
 from .criterion import Criterion
 from .pixel import MAX_PIXELS
-from .settings_model import AttackSettings
+from .settings_model import AttackSettings, Whole
 
 if TYPE_CHECKING:  # torch and the random streams are imported where the attack runs (see base.py)
     import torch
@@ -61,8 +61,6 @@ CHANNELS, COLOURS = 3, 256
 REFERENCE_QUERIES = 10_000
 #: Their L0 schedule: after `bound` iterations (of a 10,000-query run), p = p_init / divisor.
 SCHEDULE = ((0, 2), (50, 4), (200, 5), (500, 6), (1000, 8), (2000, 10), (4000, 12), (6000, 15), (8000, 20))
-#: Memory for the candidate images of one call when `max_active` is not given (as `pixel.py`).
-_BATCH_BYTES = {"cpu": 256 << 20, "cuda": 2 << 30}
 # Separate counter streams, so the draws of one purpose never overlap another's.
 _STREAM_SLOTS, _STREAM_PLACES, _STREAM_COLOURS = 0, 1, 2
 
@@ -76,24 +74,18 @@ class SparseRSSettings(AttackSettings):
     """Sparse-RS's settings; the budget is `queries` per image, the clean image's query included."""
 
     budget_field = "queries"
+    smallest_budget = 2  # the clean query and the random start
 
-    pixels: Annotated[int, Field(ge=1, le=MAX_PIXELS, description="pixels changed per image (k)")] = 9
-    queries: Annotated[int, Field(ge=2, le=MAX_GENERATION, description="queries per image, the clean "
+    pixels: Annotated[Whole, Field(ge=1, le=MAX_PIXELS, description="pixels changed per image (k)")] = 9
+    queries: Annotated[Whole, Field(ge=2, le=MAX_GENERATION, description="queries per image, the clean "
                                   "image's included")] = 10_000
     p_init: Annotated[float, Field(gt=0.0, le=1.0, description="initial fraction of the k pixels moved "
                                    "per iteration (the authors' L0: 0.3)")] = 0.3
     colours: Colours = Field(Colours.CORNERS, description="new pixel colours: corners ({0,255}^3, the "
                              "paper) or any (any 8-bit value)")
-    schedule_queries: Annotated[int, Field(ge=0, le=MAX_GENERATION, description="the budget p's schedule is "
+    schedule_queries: Annotated[Whole, Field(ge=0, le=MAX_GENERATION, description="the budget p's schedule is "
                                            "laid out for (0: the budget itself, the authors' rescaling; "
                                            "breaks the prefix property)")] = REFERENCE_QUERIES
-
-    @field_validator("pixels", "queries", "schedule_queries", mode="before")
-    @classmethod
-    def _whole(cls, value):
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"must be a whole number, got {value!r}")
-        return value
 
     @field_validator("colours", mode="before")
     @classmethod
@@ -158,12 +150,6 @@ class SparseRSAttack(Attack):
 
     Settings = SparseRSSettings
 
-    def capacity(self, n: int, height: int, width: int, device: torch.device) -> int:
-        if self.max_active is not None:
-            return min(n, self.max_active)
-        budget = _BATCH_BYTES.get(device.type, _BATCH_BYTES["cpu"])
-        return int(max(1, min(n, budget // (height * width * CHANNELS))))
-
     def _search(self, target: Target, originals: torch.Tensor, *, keys: torch.Tensor, p_before: np.ndarray,
                 criterion: Criterion, on_found: FoundCallback) -> None:
         n, h, w, _ = originals.shape
@@ -172,7 +158,7 @@ class SparseRSAttack(Attack):
             raise AttackError(f"sparse-rs: a {w}x{h} image has too few pixels to move {k} of them "
                               f"(needs at least {2 * k})")
         limit = self.config.queries - 1  # the clean query is spent already
-        cap = self.capacity(n, h, w, target.device)
+        cap = self.capacity(n, h * w * CHANNELS, target.device)
         active, waiting = self._empty(target.device), 0
         while waiting < n or len(active.problem):
             if len(active.problem) < cap and waiting < n:

@@ -286,21 +286,25 @@ class ResultsStore:
 
 
 def _row_from_schema1(row: dict[str, Any], job: dict[str, Any]) -> tuple:
-    """A schema-1 row (the DE attack) in schema 2's columns; nothing of it is dropped."""
-    population, iterations = int(row["population"]), int(row["iterations"])
-    settings = {"pixels": int(row["pixels"]), "population": population, "iterations": iterations,
-                "f": job.get("f", 0.5), "cr": job.get("cr", 1.0), "strategy": job.get("strategy", "rand1")}
+    """A schema-1 row (the DE attack) in schema 2's columns; nothing of it is dropped. The DE's own
+    settings model gives its query budget and the queries at which each generation's best was known."""
+    from ..attacks import attack_settings
+
+    settings = attack_settings("pixel", {"pixels": int(row["pixels"]), "population": int(row["population"]),
+                                         "iterations": int(row["iterations"]), "f": job.get("f", 0.5),
+                                         "cr": job.get("cr", 1.0), "strategy": job.get("strategy", "rand1")})
     history = json.loads(row["fitness_history"])
     if row["already_live"]:
         trajectory = [[1, history[0] if history else round(1.0 - row["p_live_before"], 6)]]
-    else:  # generation g's best came after 1 + population * (g + 1) queries
+    else:
         trajectory = [[1, round(1.0 - row["p_live_before"], 6)]]
-        trajectory += [[1 + population * (g + 1), h] for g, h in enumerate(history)]
+        trajectory += [[settings.queries_at(g), h] for g, h in enumerate(history)]
     extra = {"generations": int(row["generations"]), "migrated_from_schema": 1}
+    stored = settings.as_json()
     return (row["job_id"], row["image_id"], row["source"], row["split"], row["attack_type"],
-            job.get("attack", "pixel"), json.dumps(settings, sort_keys=True), settings_digest(settings),
-            row["seed"], 0.5, 1 + population * (iterations + 1), row["queries"], row["success"],
-            row["already_live"], row["verified"], row["p_live_before"], row["p_live_after"], row["perturbation"],
+            job.get("attack", "pixel"), json.dumps(stored, sort_keys=True), settings_digest(stored),
+            row["seed"], 0.5, settings.query_budget(), row["queries"], row["success"], row["already_live"],
+            row["verified"], row["p_live_before"], row["p_live_after"], row["perturbation"],
             json.dumps(trajectory), row["wall_s"], row["png"], row["note"], json.dumps(extra))
 
 

@@ -2,7 +2,7 @@
 
 Report stage, first step: results.sqlite (+ spec.yaml, plan.json, the FaceSets' faceset.json) ->
 `RunData`: one row per attacked image joined with the settings of the job that attacked it (database,
-augmentation, training steps, model, pixels, iterations, ...) and the evaluation metrics of the model it
+augmentation, training steps, model, the attack and its settings) and the evaluation metrics of the model it
 attacked; one row per model; what the plan still lacks. Nothing is recomputed: tables, figures and the
 HTML page are rendered from these frames only.
 

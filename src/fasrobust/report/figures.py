@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
+from ..attacks import attack_class
 from ..attacks.result import score_at
 from ..experiments.attack_stats import spoof_rows, success_curve
 from ..metrics import wilson_interval
@@ -151,7 +152,7 @@ def _iterations(data: RunData, chosen: dict[str, list[Selection]]):
         wanted = [int(v) for v in data.grid_attack_values(sel.attack, sel.budget_field)]
         for augment, group in sorted(rows.groupby("augment"), key=lambda kv: augment_rank(kv[0])):
             ceiling = int(group["budget"].min())
-            points = np.unique(np.linspace(0 if sel.budget_field == "iterations" else 1, ceiling, 60).astype(int))
+            points = np.unique(np.linspace(smallest_budget(sel.attack), ceiling, 60).astype(int))
             curve = budget_curve(group, points)
             line = ax.plot(curve["budget"], curve["recall_drop"], label=augment_label(augment), lw=1.4)
             at = budget_curve(group, wanted)
@@ -170,6 +171,10 @@ def _iterations(data: RunData, chosen: dict[str, list[Selection]]):
                f"this curve cost no extra attack. Dots: the budgets the spec asked for. At the "
                f"{_threshold_text(rows)}.")
     return fig, "Fig. 4: recall drop against the attack's budget", caption
+
+
+def smallest_budget(attack: str) -> int:
+    return int(attack_class(attack).Settings.smallest_budget)
 
 
 # ----- success against queries ----------------------------------------------------------------------------------
@@ -236,7 +241,7 @@ def _trajectories(data: RunData, chosen: dict[str, list[Selection]]):
                f"{seed}), {_models_text(rows)}; attacks {'; '.join(s.describe() for s in _all(chosen))}. Grey: "
                f"best score so far (spoof confidence 1 - P(live)) against queries spent; red: their mean. A "
                f"trajectory stops when the face is called live ({_threshold_text(rows)}) and is drawn flat after "
-               f"that. For the DE, one generation is population queries.")
+               f"that.")
     return fig, "Fig. 5: best-score trajectories of random spoof images", caption
 
 

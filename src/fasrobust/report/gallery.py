@@ -40,7 +40,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Card:
     image: str | None  # path relative to index.html; None when no picture can be made
-    facts: dict[str, Any]  # database, augment, steps, pixels, iterations, outcome, p_live_before/after, ...
+    facts: dict[str, Any]  # database, augment, steps, attack, pixels, budget, outcome, p_live_before/after, ...
 
 
 def gallery_cards(data: RunData, out: Path, *, per_group: int = PER_GROUP, limit: int = LIMIT) -> list[Card]:
