@@ -25,11 +25,11 @@ from .target_options import TARGET_PARAMETERS, open_target
 def _default_faceset(run_dir: Path | None) -> Path:
     """The FaceSet the run directory's model was trained on (recorded in model.json)."""
     if run_dir is not None and (run_dir / "model.json").is_file():
-        from ..models.checkpoint import read_info
+        from ..models.checkpoint import recorded_faceset
 
-        recorded = (read_info(run_dir).get("training_data") or {}).get("faceset")
-        if recorded and Path(recorded).is_dir():
-            return Path(recorded)
+        recorded = recorded_faceset(run_dir)
+        if recorded is not None:
+            return recorded
     raise ConfigError("--faceset DIR is required (no FaceSet is recorded with this target)")
 
 

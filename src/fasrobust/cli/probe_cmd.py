@@ -53,10 +53,9 @@ def _recorded_faceset(source: str, info: dict[str, Any]) -> Path | None:
     """The FaceSet a fasrobust checkpoint was trained on (model.json records it), if it is still there."""
     if info.get("adapter") != "torch":
         return None
-    from ..models.checkpoint import read_info
+    from ..models.checkpoint import recorded_faceset
 
-    recorded = (read_info(source).get("training_data") or {}).get("faceset")
-    return Path(recorded) if recorded and Path(recorded).is_dir() else None
+    return recorded_faceset(source)
 
 
 def _check_size(target: Any, images: Any, faceset: Path | None) -> None:

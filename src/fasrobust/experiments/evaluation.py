@@ -18,7 +18,7 @@ from typing import Any
 
 from ..attacks.base import Attack
 from ..data.faceset import FaceSet
-from ..errors import TargetError
+from ..errors import DataError
 from ..targets.base import Target
 from ..targets.checks import check_target
 from .attack_job import KIND, faceset_fingerprint, plan_attack_jobs, select_image_ids, shard_images
@@ -69,7 +69,7 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: Attack, run_dir
                     check: bool = True) -> AttackSummary:
     """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc."""
     if faceset.root is None:
-        raise TargetError("the FaceSet must be on disk (FaceSet.save it first): attack jobs read it by path")
+        raise DataError("the FaceSet must be on disk (write it first): attack jobs read it by path")
     jobs = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
                        selection=selection, seed=seed)
     run_dir = Path(run_dir)

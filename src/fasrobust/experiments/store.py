@@ -21,7 +21,7 @@ import shutil
 import socket
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,6 @@ class AttackRow:
     settings: dict[str, Any]
     result: AttackResult
     png: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. which defence stood in front of the target
 
     def values(self, job: str) -> tuple:
         r = self.result
@@ -119,7 +118,7 @@ class AttackRow:
                 float(r.threshold), int(r.query_budget), int(r.queries), int(r.success), int(r.already_live),
                 verified, float(r.p_live_before), float(r.p_live_after),
                 json.dumps(np.asarray(r.perturbation, dtype=int).tolist()), json.dumps(trajectory),
-                float(r.wall_time_s), self.png, r.note, json.dumps({**r.extra, **self.extra}, default=_plain))
+                float(r.wall_time_s), self.png, r.note, json.dumps(r.extra, default=_plain))
 
 
 def _plain(value: Any) -> Any:

@@ -127,6 +127,12 @@ def read_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
+
+def recorded_faceset(path: str | Path) -> Path | None:
+    """The FaceSet a checkpoint was trained on (model.json's training_data), if it is still on disk."""
+    recorded = (read_info(path).get("training_data") or {}).get("faceset")
+    return Path(recorded) if recorded and Path(recorded).is_dir() else None
+
 def _describe(names, label: str) -> str:
     names = sorted(names)
     more = f" (+{len(names) - _SHOW} more)" if len(names) > _SHOW else ""
