@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 
 _SOURCES = ("onnx", "tflite", "keras", "python", "url")
 
@@ -111,31 +111,12 @@ def _source(run_dir: Path | str | None, values: dict[str, Any]) -> tuple[str, st
     return source, flag
 
 
-def _fingerprint(source: str, adapter: str) -> str:
-    """What identifies the model itself: a file's hash, the weights' hash, the URL or the callable's name."""
-    from ..provenance import file_sha256
-
-    if adapter in ("http", "python"):
-        return f"{'url' if adapter == 'http' else 'python'}:{source.removeprefix('python:')}"
-    path = Path(source)
-    if adapter == "torch":
-        run_dir = path if path.is_dir() else path.parent
-        weights = run_dir / "model.safetensors"
-        if not weights.is_file():
-            raise ModelError("no checkpoint in this run directory (model.safetensors is missing; train first)",
-                             run_dir)
-        return f"torch:{file_sha256(weights)[:16]}"
-    if path.is_dir():  # a SavedModel: its graph and its variables
-        files = [path / "saved_model.pb", *sorted((path / "variables").glob("*"))]
-        return f"{adapter}:" + "".join(file_sha256(f)[:8] for f in files if f.is_file())[:16]
-    return f"{adapter}:{file_sha256(path)[:16]}"
-
-
 def open_target(run_dir: Path | str | None, values: dict[str, Any]) -> OpenedTarget:
     """The target the options name, opened with its contract. `run_dir` is the command's positional
     argument (a run directory, or any other source: a model file, 'python:...', a URL); `values` maps
     the names of `TARGET_PARAMETERS` to what the user gave (missing names take their defaults)."""
     from ..targets import detect_adapter, load_target
+    from ..targets.identity import target_id
 
     source, _ = _source(run_dir, values)
     contract = contract_from_values(values)
@@ -147,8 +128,7 @@ def open_target(run_dir: Path | str | None, values: dict[str, Any]) -> OpenedTar
     options = {"device": values["device"]} if values.get("device") not in (None, "auto") else {}
     if adapter == "torch":
         options["device"] = values.get("device") or "auto"
-    digest = contract.digest()
-    target_id = _fingerprint(source, adapter) + (f"#{digest}" if digest else "")
+    name = target_id(source, contract)
     target = load_target(source, contract, **options)
-    return OpenedTarget(target=target, target_id=target_id, source=source,
+    return OpenedTarget(target=target, target_id=name, source=source,
                         contract=contract.model_dump(mode="json"), description=target.describe())

@@ -54,18 +54,36 @@ class Job:
 
 
 @dataclass(frozen=True)
+class ModelRef:
+    """What an attack group attacks: a model the plan trains (its train job) or an external target of
+    the spec. `identity` goes into every shard's settings (what the report groups by); `target` is how
+    a worker opens it (`jobs._open_target`); `needs` are the jobs it waits for."""
+
+    key: str  # the train job id, or the external target's id (file hash + contract digest)
+    database: str
+    identity: dict[str, Any]
+    target: dict[str, Any]  # {"id", "source" (relative to the run directory for trained models), "contract"?}
+    needs: tuple[str, ...]
+    label: str  # for job labels: "none 200 steps", "vendor-onnx (external)"
+
+
+@dataclass(frozen=True)
 class AttackGroup:
     """One attack setting on one model: becomes shard jobs once the database's FaceSet exists."""
 
     key: str
     database: str
     prepare_job: str
-    train_job: str
+    model: ModelRef
     settings: dict[str, Any]  # model identity + attack name + its settings (budget: the largest) + seed
     inputs: dict[str, Any]
     budgets: tuple[int, ...]  # every budget the studies asked for, in the attack's budget field's unit
     studies: tuple[str, ...]
     budget_field: str = ""  # the attack's setting that the budgets are values of
+
+    @property
+    def train_job(self) -> str | None:
+        return self.model.identity.get("train_job")
 
 
 @dataclass
@@ -83,6 +101,7 @@ class Plan:
             "jobs": [{"id": j.id, "kind": j.kind.value, "label": j.label, "needs": list(j.needs),
                       "settings": j.settings, "inputs": j.inputs} for j in self.jobs.values()],
             "attack_groups": [{"key": g.key, "database": g.database, "train_job": g.train_job,
+                               "target": g.model.target["id"],
                                "settings": g.settings, "budget_field": g.budget_field, "budgets": list(g.budgets),
                                "studies": list(g.studies)}
                               for g in self.groups],
@@ -106,10 +125,15 @@ def make_plan(spec: ExperimentSpec) -> Plan:
                 jobs.setdefault(train.id, train)
                 jobs.setdefault(evaluate.id, evaluate)
                 for attack in _attack_points(grid):
-                    group = _group_entry(groups, prepare, train, attack, study_name)
+                    group = _group_entry(groups, prepare, _trained(train), attack, study_name)
                     points.append({"database": database, "augment": augment, "steps": train.settings["steps"],
                                    "train_seed": seed, "train_job": train.id, "evaluate_job": evaluate.id,
                                    **attack, "group": group["key"]})
+            for external in _external_targets(spec, study.targets, database, prepare):
+                for attack in _attack_points(grid):
+                    group = _group_entry(groups, prepare, external, attack, study_name)
+                    points.append({"database": database, "target": external.identity["target_name"],
+                                   "target_id": external.key, **attack, "group": group["key"]})
     merged = [_finish_group(g) for g in groups.values()]
     return Plan(spec, _ordered(jobs), merged, studies)
 
@@ -164,13 +188,41 @@ def _attack_points(grid: Grid) -> list[dict[str, Any]]:
     return points
 
 
-def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, train: Job, point: Mapping[str, Any],
+def _trained(train: Job) -> ModelRef:
+    identity = {**{k: train.settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
+                "train_job": train.id}
+    return ModelRef(train.id, train.settings["database"], identity,
+                    {"id": train.id, "source": train.inputs["model_dir"]}, (train.needs[0], train.id),
+                    f"{train.settings['augment']} {train.settings['steps']} steps")
+
+
+def _external_targets(spec: ExperimentSpec, names: list[str] | None, database: str, prepare: Job) -> list[ModelRef]:
+    """The spec's external targets a study attacks on this database (`names` None: all of them)."""
+    from ..targets.identity import target_id
+
+    refs = []
+    for entry in spec.targets:
+        if entry.database != database or (names is not None and entry.name not in names):
+            continue
+        source = entry.resolved_source(spec.data_root)
+        key = target_id(source, entry.contract)
+        # `augment` carries the target's name so it takes a row of the per-database tables.
+        identity = {"database": database, "augment": f"{entry.name} (external)", "model": "external",
+                    "target_name": entry.name}
+        refs.append(ModelRef(key, database, identity, {"id": key, "source": source, "contract": entry.contract},
+                             (prepare.id,), f"{entry.name} (external)"))
+    return refs
+
+
+def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, model: ModelRef, point: Mapping[str, Any],
                  study: str) -> dict[str, Any]:
     """Attack points that differ only in their budget share one group (run once, at the largest)."""
     budget_field = attack_class(point["attack"]).Settings.budget_field
     without = {k: v for k, v in point["settings"].items() if k != budget_field}
-    key = job_id("group", {"train_job": train.id, "attack": point["attack"], **without, "seed": point["seed"]})
-    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "train": train, "attack": point["attack"],
+    # A trained model's groups keep the key they had before external targets existed.
+    owner = {"train_job": model.key} if "train_job" in model.identity else {"target": model.key}
+    key = job_id("group", {**owner, "attack": point["attack"], **without, "seed": point["seed"]})
+    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "model": model, "attack": point["attack"],
                                     "settings": without, "seed": point["seed"], "budget_field": budget_field,
                                     "budgets": set(), "studies": []})
     entry["budgets"].add(int(point["settings"][budget_field]))
@@ -180,16 +232,17 @@ def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, train: Job, po
 
 
 def _finish_group(entry: dict[str, Any]) -> AttackGroup:
-    train: Job = entry["train"]
+    model: ModelRef = entry["model"]
     budgets = tuple(sorted(entry["budgets"]))
     # The attack's settings sit flat beside the model's identity (its settings may not use those names:
     # `attack_job.RESERVED`), so a group's shard ids are the ones earlier versions gave the same attack.
-    settings = {**{k: train.settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
-                "train_job": train.id, "attack": entry["attack"], **entry["settings"],
+    settings = {**model.identity, "attack": entry["attack"], **entry["settings"],
                 entry["budget_field"]: budgets[-1], "seed": entry["seed"]}
-    inputs = {"faceset": train.inputs["faceset"], "model_dir": train.inputs["model_dir"]}
-    return AttackGroup(entry["key"], train.settings["database"], entry["prepare"].id, train.id, settings,
-                       inputs, budgets, tuple(entry["studies"]), entry["budget_field"])
+    inputs = {"faceset": entry["prepare"].inputs["faceset"]}
+    if "train_job" in model.identity:
+        inputs["model_dir"] = model.target["source"]
+    return AttackGroup(entry["key"], model.database, entry["prepare"].id, model, settings, inputs, budgets,
+                       tuple(entry["studies"]), entry["budget_field"])
 
 
 def _ordered(jobs: dict[str, Job]) -> dict[str, Job]:
@@ -206,18 +259,18 @@ def select_images(faceset: FaceSet, selection: ImageSelection) -> list[int]:
 
 def shard_jobs(group: AttackGroup, image_ids: list[int], selection: ImageSelection) -> list[Job]:
     """One job per shard of `shard_size` images, named like `fasrobust attack` names its shards (the
-    model's train job is the target, the prepare job the FaceSet), so a shard's id names its images
+    model's train job or the external target's id is the target, the prepare job the FaceSet), so a shard's id names its images
     and a changed selection never reuses a shard that attacked others. The stored settings add what
     the report groups by (database, augmentation, steps, ...)."""
     s = group.settings
     attack = attack_from_settings(s)
-    planned = plan_attack_jobs(target_id=group.train_job, faceset_id=group.prepare_job, split=selection.split,
+    planned = plan_attack_jobs(target_id=group.model.key, faceset_id=group.prepare_job, split=selection.split,
                                image_ids=image_ids, attack=attack, seed=s["seed"], shard_size=selection.shard_size)
     jobs = []
     for shard in planned:
         settings = {**s, **shard.settings, "labels": selection.labels.value}
-        label = (f"attack {group.database} {s['augment']} {s['steps']} steps {attack.name} "
-                 f"({attack.config.describe()}) shard {shard.shard + 1}/{len(planned)}")
-        inputs = {**group.inputs, "target": {"id": group.train_job, "source": group.inputs["model_dir"]}}
-        jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, inputs, (group.prepare_job, group.train_job), label))
+        label = (f"attack {group.database} {group.model.label} {attack.name} ({attack.config.describe()}) "
+                 f"shard {shard.shard + 1}/{len(planned)}")
+        inputs = {**group.inputs, "target": group.model.target}
+        jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, inputs, group.model.needs, label))
     return jobs

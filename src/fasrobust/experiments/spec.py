@@ -119,7 +119,8 @@ def _refuse_moved_keys(data: Any, where: str) -> Any:
 class Grid(Settings):
     """Values for every axis; a study may replace any of them with its own list."""
 
-    augment: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    # Empty: train no model (a spec that attacks only its `targets`).
+    augment: list[str] = Field(default_factory=lambda: ["none"])
     steps: list[Positive] = Field(default_factory=lambda: [1000], min_length=1)
     train_seed: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     attacks: list[AttackGrid] = Field(default_factory=lambda: [AttackGrid()], min_length=1)
@@ -151,6 +152,7 @@ class Study(Settings):
     train_seed: list[Seed] | None = None
     attacks: list[AttackGrid] | None = None
     attack_settings: dict[str, list] | None = None
+    targets: list[str] | None = None  # names of the spec's external targets to attack (default: all)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,6 +185,27 @@ class DatabaseSpec(Settings):
     steps_scale: float = Field(1.0, gt=0)
 
 
+class ExternalTarget(Settings):
+    """A model fasrobust did not train, attacked like the trained ones: its `source` (a run directory, an
+    ONNX, TFLite or Keras file, a SavedModel, `python:pkg.module:function`, an http(s) URL), the database
+    whose FaceSet it is attacked on, and its contract (`targets.contract.Contract`: input, output,
+    service), the same keys the attack command's target options set. A relative path is resolved against
+    `data_root` when the spec has one, else against the current folder."""
+
+    name: str = Field(pattern=_NAME)
+    source: str
+    database: str
+    contract: dict[str, Any] = Field(default_factory=dict)
+
+    def resolved_source(self, data_root: Path | None) -> str:
+        if "://" in self.source or self.source.startswith("python:"):
+            return self.source
+        path = Path(self.source).expanduser()
+        if not path.is_absolute() and data_root is not None:
+            path = Path(data_root).expanduser() / path
+        return str(path.resolve())
+
+
 class ImageSelection(Settings):
     """Which images of each FaceSet are attacked, and in shards of what size (a shard is the unit
     that is committed, resumed and sent to a worker)."""
@@ -213,6 +236,7 @@ class ExperimentSpec(Settings):
     training: dict[str, Any] = Field(default_factory=dict)  # the other TrainSettings keys
     evaluate: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of evaluate()
     grid: Grid = Field(default_factory=Grid)
+    targets: list[ExternalTarget] = Field(default_factory=list)  # models trained elsewhere, attacked too
     studies: list[Study] = Field(default_factory=lambda: [Study(name="main")], min_length=1)
     images: ImageSelection = Field(default_factory=ImageSelection)
     outputs: Outputs = Field(default_factory=Outputs)

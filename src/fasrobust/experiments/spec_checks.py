@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FasrobustError
 from ..settings import describe_validation_error
 from .spec import (
     ExperimentSpec,
@@ -23,7 +23,7 @@ from .spec import (
 
 def check_spec(spec: ExperimentSpec) -> str | None:
     """The first problem as 'key: problem', or None."""
-    for check in (_check_databases, _check_studies, _check_stage_settings, _check_outputs):
+    for check in (_check_databases, _check_targets, _check_studies, _check_stage_settings, _check_outputs):
         problem = check(spec)
         if problem:
             return problem
@@ -55,6 +55,32 @@ def _check_databases(spec: ExperimentSpec) -> str | None:
     return None
 
 
+def _check_targets(spec: ExperimentSpec) -> str | None:
+    """Each external target: a unique name, one of the spec's databases, a contract that validates, a
+    source that names a model (the file is looked at, not loaded)."""
+    from ..targets import detect_adapter
+    from ..targets.contract import Contract
+
+    databases = {d.name for d in spec.databases}
+    seen: set[str] = set()
+    for i, entry in enumerate(spec.targets):
+        key = f"targets.{i}"
+        if entry.name in seen:
+            return f"{key}.name: target name {entry.name!r} is used twice"
+        seen.add(entry.name)
+        if entry.database not in databases:
+            return f"{key}.database: unknown database {entry.database!r} (this spec has: {', '.join(sorted(databases))})"
+        try:
+            Contract.build(entry.contract)
+        except ConfigError as exc:
+            return f"{key}.contract.{exc}"
+        try:
+            detect_adapter(entry.resolved_source(spec.data_root))
+        except FasrobustError as exc:
+            return f"{key}.source: {exc}"
+    return None
+
+
 def _check_studies(spec: ExperimentSpec) -> str | None:
     names = {d.name for d in spec.databases}
     augmentations = augmentation_names()
@@ -67,6 +93,10 @@ def _check_studies(spec: ExperimentSpec) -> str | None:
         for name in study.databases or []:
             if name not in names:
                 return f"{key}.databases: unknown database {name!r} (this spec has: {', '.join(sorted(names))})"
+        targets = {t.name for t in spec.targets}
+        for name in study.targets or []:
+            if name not in targets:
+                return f"{key}.targets: unknown target {name!r} (this spec has: {', '.join(sorted(targets)) or 'none'})"
         try:
             grid = spec.study_grids()[study.name]
         except ValidationError as exc:
@@ -78,6 +108,10 @@ def _check_studies(spec: ExperimentSpec) -> str | None:
             if aug not in augmentations:
                 return (f"{where}.augment: unknown augmentation setting {aug!r} "
                         f"(known: {', '.join(augmentations)})")
+        attacked = set(study.databases or names)
+        if not grid.augment and not [t for t in spec.targets if t.database in attacked
+                                     and (study.targets is None or t.name in study.targets)]:
+            return f"{key}.augment: the study trains no model and attacks no target (list an augmentation or a target)"
         where = f"{key}.attacks" if study.attacks is not None or study.attack_settings else "grid.attacks"
         problem = _check_attack_settings(grid, where)
         if problem:
@@ -113,7 +147,7 @@ def _check_stage_settings(spec: ExperimentSpec) -> str | None:
             if axis in data:
                 return f"{key}.{axis}: set by the grid and the run, not here"
     try:
-        train_settings(spec, augment=spec.grid.augment[0], steps=1, seed=0)
+        train_settings(spec, augment=(spec.grid.augment or ["none"])[0], steps=1, seed=0)
     except ConfigError as exc:
         key = str(exc).split(":", 1)[0].split(".", 1)[0]
         return f"{'model' if key in spec.model else 'training'}.{exc}"
