@@ -2,11 +2,11 @@
 
 The sample database (SYNTHETIC, it generates itself) is prepared as the demo prepares it (4 frames per
 video, the annotations' face boxes, 32x32 crops); FASNet and the tiny CNN are trained as the demo trains
-FASNet (200 steps, Adam 1e-4, batch 32; `--model RUN_DIR` reuses a FASNet checkpoint instead). The first
+FASNet (200 steps, Adam, batch 32: 1e-4 for FASNet, 3e-3 for the tiny CNN; `--model RUN_DIR` reuses a FASNet checkpoint instead). The first
 `--images` spoof faces of the test split are attacked with 9 pixels by the DE (population 400,
 `--generations` generations: 1 + 400 x (generations + 1) queries per image) and by Sparse-RS with that
 same budget (`queries`). Per model and attack it prints: success rate with a Wilson 95 % interval,
-median queries to success, success within 1 %, 10 % and 100 % of the budget, and time per query: the
+median queries to success (images that needed an attack), success within 1 %, 10 % and 100 % of the budget, and time per query: the
 attack's wall time over the time the target itself spent scoring the attack's batches (measured inside
 the same run, call by call; the issue's target is <= 1.05, as `attack_overhead.py` measures the DE).
 
@@ -61,10 +61,15 @@ def sample_faceset(work: Path) -> FaceSet:
                                    detector="annotations"))
 
 
+#: Adam's rate per model: the demo's 1e-4 for FASNet; the tiny CNN does not move from 0.5 accuracy at that
+#: rate in 200 steps (every face then scores alike and is "already live"), so it gets 3e-3.
+LEARNING_RATE = {"fasnet": 1e-4, "tiny-cnn": 3e-3}
+
+
 def trained(model: str, faceset: FaceSet, work: Path, steps: int, device: str) -> Path:
     run = work / f"run-{model}"
-    settings = TrainSettings(model=model, optimizer="adam", lr=1e-4, batch_size=32, steps=steps, eval_every=0,
-                             checkpoint_every=0, device=device)
+    settings = TrainSettings(model=model, optimizer="adam", lr=LEARNING_RATE[model], batch_size=32, steps=steps,
+                             eval_every=0, checkpoint_every=0, device=device)
     started = time.perf_counter()
     train(settings, faceset, run)
     print(f"trained {model}: {steps} steps in {time.perf_counter() - started:.0f}s", flush=True)
@@ -89,7 +94,9 @@ def attack_row(name: str, settings: dict, run: Path, images: np.ndarray, ids: np
     low, high = wilson_interval(len(wins), len(results))
     return dict(attack=name, budget=budget, n=len(results), successes=len(wins), low=low, high=high,
                 already=sum(r.already_live for r in results),
-                median=float(np.median([r.queries for r in wins])) if wins else float("nan"),
+                # over the images that needed an attack: an already-live one costs its clean query either way
+                median=float(np.median(needed)) if (needed := [r.queries for r in wins if not r.already_live])
+                else float("nan"),
                 within=within, queries=target.queries, wall=wall, model=target.seconds)
 
 

@@ -26,7 +26,7 @@ from ..experiments.attack_stats import spoof_rows, success_curve
 from ..metrics import wilson_interval
 from .columns import augment_label, augment_rank
 from .data import RunData
-from .summary import Selection, budget_curve, pixel_curve, rows_for, same_setting_other_pixels, selections
+from .summary import Selection, budget_curve, pixel_curve, rows_for, selections
 
 
 def _threshold_text(rows: pd.DataFrame) -> str:
@@ -109,7 +109,7 @@ def _pixels(data: RunData, chosen: dict[str, list[Selection]]):
     used = []
     for db, sels in chosen.items():
         for sel in sels:
-            rows = same_setting_other_pixels(data.attacks, sel)
+            rows = rows_for(data.attacks, sel, pixels=False)  # the setting key leaves the pixel count out
             for augment, group in sorted(rows.groupby("augment"), key=lambda kv: augment_rank(kv[0])):
                 if group["pixels"].nunique() < 2:
                     continue

@@ -15,7 +15,6 @@ the equal-budget comparison cost no extra attack.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,17 +108,6 @@ def rows_for(rows: pd.DataFrame, sel: Selection, *, pixels: bool = True, steps: 
     if pixels:
         mask &= rows["pixels"] == sel.pixels
     if steps and sel.steps is not None:
-        mask &= (rows["steps"] == sel.steps).fillna(False).astype(bool)
-    return rows[mask]
-
-
-def same_setting_other_pixels(rows: pd.DataFrame, sel: Selection) -> pd.DataFrame:
-    """Rows of the selection's attack with the same other settings, at any pixel count (Fig. 3)."""
-    attack, others, seed = json.loads(sel.setting_key)
-    keep = [json.loads(k)[0] == attack and json.loads(k)[1] == others and json.loads(k)[2] == seed
-            for k in rows["setting_key"]]
-    mask = pd.Series(keep, index=rows.index) & (rows["database"] == sel.database) & (rows["budget"] >= sel.budget)
-    if sel.steps is not None:
         mask &= (rows["steps"] == sel.steps).fillna(False).astype(bool)
     return rows[mask]
 
