@@ -174,7 +174,9 @@ def png(image: np.ndarray, mode: str = "RGB") -> str:
 def test_server_answers_errors_as_json(served, images):
     with httpx.Client(base_url=served, timeout=5) as http:
         cases = [
-            (http.post("/v1/score", content=b"{not json"), 400, "not JSON"),
+            (http.post("/v1/score", content=b"{not json", headers={"Content-Type": "application/json"}), 400,
+             "not JSON"),
+            (http.post("/v1/score", content=b'{"images": []}'), 415, "no Content-Type"),
             (http.post("/v1/score", json={"pictures": []}), 400, "images"),
             (http.post("/v1/score", json={"images": [png(images[0], "RGBA")]}), 400, "RGB"),
             (http.post("/v1/score", json={"images": ["%%%"]}), 400, "PNG"),

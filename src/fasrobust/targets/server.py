@@ -14,7 +14,7 @@ PNG is lossless, so the model scores exactly the 8-bit pixels the attack wrote. 
 answers 4xx with {"error": "<one line>"}: 400 (bad JSON, JSON nested too deep, bad image, wrong size),
 404 (unknown path), 405 (wrong method), 408 (body too slow, ASGI front end), 411 (no Content-Length),
 413 (body over max_bytes, more than max_images images or max_pixels pixels), 415 (a Content-Type other
-than JSON; none at all is read as JSON, as older clients send). 500 means the model failed.
+than JSON, or none). 500 means the model failed.
 
 Hostile requests cost little: each image's size is read from its PNG header (IHDR) and checked against
 the model's input size, and the request's total pixels against max_pixels, before any image is

@@ -44,10 +44,10 @@ class RequestError(Exception):
 
 # ----- one request: body -> images --------------------------------------------------------------
 def check_content_type(value: str | None) -> None:
-    """JSON, or no Content-Type at all (older clients); anything else is 415, so a form or text body
-    is not read as if it were ours."""
+    """JSON only: anything else, a missing Content-Type included, is 415, so a form, a text body or an
+    unlabelled upload is never read as if it were ours."""
     if value is None or not value.strip():
-        return
+        raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "no Content-Type; send application/json")
     if value.split(";")[0].strip().lower() not in JSON_TYPES:
         raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                            f"Content-Type {value[:60]!r} is not supported; send application/json")
