@@ -164,3 +164,30 @@ def write_faceset(target, root: Path, rng: np.random.Generator, n: int = 24) -> 
                  subject=f"s{i % 4}", split="test", source=f"clip{i}.mov", frame=0, box_x=0, box_y=0,
                  box_w=SIZE, box_h=SIZE, detector="test") for i in range(n)]
     return FaceSet(images, pd.DataFrame(rows, columns=list(META_COLUMNS)), {"database": "unit"}).write(root)
+
+
+def near_threshold_faceset(target, root, rng: np.random.Generator):
+    """Spoofs the model scores just below 0.5 (a few pixels can cross it) and lives above it."""
+    import pandas as pd
+
+    from fasrobust.data.faceset import META_COLUMNS, FaceSet
+
+    base = rng.integers(0, 256, (3000, 1, 1, 3))
+    pool = np.clip(base + rng.integers(-60, 61, (3000, SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    p_live = target(pool)
+    spoof, live = pool[(p_live > 0.4) & (p_live < 0.5)][:8], pool[p_live >= 0.55][:4]
+    images = np.concatenate([spoof, live])
+    rows = [dict(id=i, label="spoof" if i < len(spoof) else "live",
+                 attack_type="print" if i < len(spoof) else "bona_fide", subject=f"s{i % 3}", split="test",
+                 source=f"clip{i}.mov", frame=0, box_x=0, box_y=0, box_w=SIZE, box_h=SIZE, detector="test")
+            for i in range(len(images))]
+    return FaceSet(images, pd.DataFrame(rows, columns=list(META_COLUMNS)), {"database": "unit"}).write(root)
+
+
+def tensorflow_style_model(root: Path) -> tuple[Path, Path]:
+    """What a team exports from TensorFlow: an ONNX graph with float NHWC input in 0..1 and a 2-class
+    softmax whose live class is index 0; with a FaceSet of spoofs just below its threshold and lives above."""
+    net = Net(classes=2).eval()
+    path = onnx_graph(net, root / "tf_liveness.onnx", layout="nhwc", head="softmax")
+    faces = near_threshold_faceset(reference(net, "softmax", live=0), root / "faces", np.random.default_rng(0))
+    return path, faces

@@ -12,7 +12,7 @@ from fasrobust.attacks.verify import decode_png
 from fasrobust.cli import main
 from fasrobust.experiments.store import ResultsStore
 from fasrobust.targets import load_target
-from target_models import SIZE, Net, onnx_graph, reference
+from target_models import tensorflow_style_model
 
 CONTRACT = ["--layout", "nhwc", "--channels", "rgb", "--scale", "0.00392156862745098", "--output", "softmax",
             "--live-index", "0"]
@@ -27,30 +27,10 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     return exit_.value.code or 0, out, err
 
 
-def near_threshold_faceset(target, root, rng: np.random.Generator):
-    """Spoofs the model scores just below 0.5 (a few pixels can cross it) and lives above it."""
-    import pandas as pd
-
-    from fasrobust.data.faceset import META_COLUMNS, FaceSet
-
-    base = rng.integers(0, 256, (3000, 1, 1, 3))
-    pool = np.clip(base + rng.integers(-60, 61, (3000, SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
-    p_live = target(pool)
-    spoof, live = pool[(p_live > 0.4) & (p_live < 0.5)][:8], pool[p_live >= 0.55][:4]
-    images = np.concatenate([spoof, live])
-    rows = [dict(id=i, label="spoof" if i < len(spoof) else "live",
-                 attack_type="print" if i < len(spoof) else "bona_fide", subject=f"s{i % 3}", split="test",
-                 source=f"clip{i}.mov", frame=0, box_x=0, box_y=0, box_w=SIZE, box_h=SIZE, detector="test")
-            for i in range(len(images))]
-    return FaceSet(images, pd.DataFrame(rows, columns=list(META_COLUMNS)), {"database": "unit"}).write(root)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     root = tmp_path_factory.mktemp("own")
-    net = Net(classes=2).eval()
-    path = onnx_graph(net, root / "tf_liveness.onnx", layout="nhwc", head="softmax")
-    faces = near_threshold_faceset(reference(net, "softmax", live=0), root / "faces", np.random.default_rng(0))
+    path, faces = tensorflow_style_model(root)
     return root, path, faces
 
 
