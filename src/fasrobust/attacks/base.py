@@ -7,6 +7,11 @@ attack's `_search`, and turns each `Found` into an `AttackResult`: the clean que
 the trajectory shifted to count it, every success re-verified through a PNG round trip. An attack
 implements only `_search`, and declares its settings as an `AttackSettings` model.
 
+On a defended target (`fasrobust.defences`) queries count queries of the defended system, as the attack
+sees it; re-verification goes through `target.deployed`, the pipeline a user ships (so a success found
+on the expectation-over-transformation view of a randomized defence is re-checked on one real answer of
+it), and when one query costs several model evaluations `extra["model_queries"]` records those too.
+
 An attack object holds only its settings and run options; nothing from one call is kept on `self`, so
 one object can attack many batches, in any order, from any thread.
 """
@@ -121,7 +126,7 @@ class Attack(ABC):
         todo = [i for i in range(len(ids)) if not criterion.is_live(p_before[i])]
         for i in range(len(ids)):
             if criterion.is_live(p_before[i]):
-                results[i] = self._already_live(i, float(p_before[i]), seed, criterion)
+                results[i] = self._already_live(target, i, float(p_before[i]), seed, criterion)
                 if on_result is not None:
                     on_result(results[i])
         if not todo:
@@ -154,12 +159,14 @@ class Attack(ABC):
         live; call `on_found` exactly once per image. `keys[i]` seeds image i's counter-based stream."""
 
     # ----- results ------------------------------------------------------------------------------------
-    def _already_live(self, index: int, p_live: float, seed: int, criterion: Criterion) -> AttackResult:
+    def _already_live(self, target: Target, index: int, p_live: float, seed: int,
+                      criterion: Criterion) -> AttackResult:
         return AttackResult(index=index, success=True, queries=CLEAN_QUERIES, query_budget=self.query_budget,
                             p_live_before=p_live, p_live_after=p_live,
                             perturbation=np.zeros((0, 5), dtype=np.int64),
                             trajectory=np.array([[CLEAN_QUERIES, 1.0 - p_live]]), wall_time_s=0.0, seed=seed,
-                            threshold=criterion.threshold, already_live=True, note="already called live")
+                            threshold=criterion.threshold, already_live=True, note="already called live",
+                            extra=_model_queries(target, CLEAN_QUERIES))
 
     def _result(self, target: Target, index: int, found: Found, original: np.ndarray, p_before: float,
                 seed: int, criterion: Criterion) -> AttackResult:
@@ -175,13 +182,21 @@ class Attack(ABC):
         success = bool(criterion.is_live(found.p_live))
         verified, note, extra = None, "", {**found.extra, "verification_queries": 0}
         if success and self.verify:
-            check = verify_adversarial(target, apply_perturbation(original, perturbation), found.p_live, criterion)
+            adversarial = apply_perturbation(original, perturbation)
+            check = verify_adversarial(target.deployed, adversarial, found.p_live, criterion)
             verified, note, success = check.verified, check.note, check.verified
             extra.update(verification_queries=1, p_live_verified=check.p_live)
+        extra.update(_model_queries(target, queries))
         return AttackResult(index=index, success=success, queries=queries, query_budget=self.query_budget,
                             p_live_before=p_before, p_live_after=float(found.p_live), perturbation=perturbation,
                             trajectory=trajectory, wall_time_s=found.wall_time_s, seed=seed,
                             threshold=criterion.threshold, verified=verified, note=note, extra=extra)
+
+
+def _model_queries(target: Target, queries: int) -> dict[str, int]:
+    """{"model_queries": ...} when one query of `target` costs several model evaluations, else {}."""
+    factor = int(getattr(target, "model_calls_per_query", 1))
+    return {} if factor == 1 else {"model_queries": int(queries) * factor}
 
 
 def _checked(target: Target, images: np.ndarray | torch.Tensor, seed: int,

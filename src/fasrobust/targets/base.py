@@ -28,7 +28,15 @@ class Target(ABC):
 
     `threshold` is the one criterion: a face is called live iff P(live) >= threshold. Attacks read it and
     record it with every result.
+
+    A defence (`fasrobust.defences`) wraps a Target in another one; the attributes below let an attack and
+    the store see through such a stack, and keep their plain meaning for an ordinary model.
     """
+
+    #: True when the same image may get different scores (randomized smoothing): checks skip repeat tests.
+    randomized: bool = False
+    #: Model evaluations behind one query of this target (randomized smoothing scores n noisy copies).
+    model_calls_per_query: int = 1
 
     def __init__(self, *, max_batch: int = 256, device: str | torch.device = "cpu",
                  input_size: int | None = None, query_budget: int | None = None, name: str = "",
@@ -48,6 +56,17 @@ class Target(ABC):
     @property
     def queries(self) -> int:
         return self._queries
+
+    @property
+    def model_queries(self) -> int:
+        """Images the model itself scored: `queries` for a model, the innermost model's for a defence."""
+        return self.queries
+
+    @property
+    def deployed(self) -> Target:
+        """The pipeline a user ships, which re-verification queries: the target itself, except for the
+        attacker's expectation-over-transformation view of a randomized defence."""
+        return self
 
     def reset_queries(self) -> None:
         self._queries = 0

@@ -4,6 +4,9 @@ An attack compares scores of many candidate images, scored in big batches: if th
 same image differently twice, or differently depending on what else is in the batch (a model left in
 train mode, batch statistics), a "successful" perturbation may be noise. `check_target` asks a few
 images twice and one at a time; its queries are not added to the target's count or budget.
+
+A randomized target (randomized smoothing) answers differently by design: only its shapes and ranges are
+checked. Through a defence stack, the counts and budgets of every wrapped target are kept as they were.
 """
 
 from __future__ import annotations
@@ -29,9 +32,17 @@ class TargetCheck:
     warnings: list[str] = field(default_factory=list)
 
 
+def _chain(target: Target) -> list[Target]:
+    """The target and every target it wraps (a defence keeps the one it wraps as `inner`)."""
+    chain = [target]
+    while isinstance(getattr(chain[-1], "inner", None), Target):
+        chain.append(chain[-1].inner)
+    return chain
+
+
 def _module_in_train_mode(target: Target) -> bool:
-    module = getattr(target, "module", None)
-    return isinstance(module, nn.Module) and any(m.training for m in module.modules())
+    modules = [getattr(t, "module", None) for t in _chain(target)]
+    return any(isinstance(m, nn.Module) and any(x.training for x in m.modules()) for m in modules)
 
 
 def check_target(target: Target, images: np.ndarray, *, limit: int = 8, atol: float = 1e-6,
@@ -48,16 +59,22 @@ def check_target(target: Target, images: np.ndarray, *, limit: int = 8, atol: fl
         raise TargetError(f"{target.name}: the torch module is in train mode; call module.eval() "
                           "(dropout and batch statistics make scores depend on the batch)")
     images = np.asarray(images)[:limit]
-    queries, budget = target.queries, target.query_budget
-    target.query_budget = None  # the checks must not spend the attack's budget
+    chain = _chain(target)
+    saved = [(t.queries, t.query_budget) for t in chain]
+    for t in chain:
+        t.query_budget = None  # the checks must not spend the attack's budget
     try:
         first = np.asarray(target(images), dtype=np.float64)
-        second = np.asarray(target(images), dtype=np.float64)
-        single = np.concatenate([np.asarray(target(images[i:i + 1]), dtype=np.float64)
-                                 for i in range(len(images))])
+        if target.randomized:  # fresh noise each call: a repeat or a one-at-a-time score differs by design
+            second = single = first
+        else:
+            second = np.asarray(target(images), dtype=np.float64)
+            single = np.concatenate([np.asarray(target(images[i:i + 1]), dtype=np.float64)
+                                     for i in range(len(images))])
     finally:
-        # Same package as Target: restoring the count directly keeps the checks invisible to the attack.
-        target._queries, target.query_budget = queries, budget
+        # Same package as Target: restoring the counts directly keeps the checks invisible to the attack.
+        for t, (queries, budget) in zip(chain, saved, strict=True):
+            t._queries, t.query_budget = queries, budget
     repeat = float(np.max(np.abs(first - second)))
     if repeat > atol:
         raise TargetError(f"{target.name}: nondeterministic: the same {len(images)} images scored twice differ "
