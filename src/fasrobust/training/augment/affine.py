@@ -1,18 +1,22 @@
-"""Affine family of the augmentations (shift, shear, zoom, rotation): one matrix per image, composed in
-Keras ImageDataGenerator's order and applied to the whole batch with one `affine_grid`/`grid_sample`.
+"""Affine family of the augmentations (shift, shear, zoom, rotation): Keras ImageDataGenerator's draws and
+matrix, applied to the whole batch with one `affine_grid`/`grid_sample`.
 
 Sits in training: uint8 crops -> float (N, 3, H, W) 0..255 on the device -> *affine* -> channel shift ->
-flips -> normalisation -> model.
+flips -> impulse noise -> normalisation -> model.
 
-Why our own few lines and not kornia or torchvision's RandomAffine: the paper's settings are Keras
-semantics, which those do not reproduce: Keras draws zoom_x and zoom_y independently, uses the shear
-matrix [[1, -sin s], [0, cos s]], composes rotation @ shift @ shear @ zoom about the centre
-(h/2 - 0.5, w/2 - 0.5), interpolates bilinearly and fills with the nearest edge pixel. (Kornia is also
-not installed, and torchvision does not import beside our torch.)
+Exact, by default, to keras-preprocessing 1.1.2 (the Keras 2 line the paper used); `convention=keras3`
+follows Keras 3's legacy ImageDataGenerator instead (keras_convention.py says how they differ). Both are
+checked against the real libraries at fixed parameters (tests/test_augment_keras.py). What is matched:
+- the draws: theta ~ U(-rotation, rotation); tx from the *height* range, ty from the *width* range
+  (a float < 1 is a fraction of that size, a float >= 1 pixels, an int n the integer pixels k * sign with
+  k uniform in 0..n-1 and sign +-1, as Keras' np.random.choice); shear ~ U(-shear, shear); zx and zy
+  drawn independently from U(1 - zoom, 1 + zoom); a disabled parameter draws nothing;
+- the matrix (keras_convention.py), bilinear interpolation (Keras' interpolation_order=1) and the fill
+  modes of scipy.ndimage: nearest (edge pixel), reflect (half-sample mirror), constant (0 for every
+  sample whose source point lies outside the pixel centres, with no blending at the edge).
 
-Coordinates follow Keras (scipy.ndimage.affine_transform): the matrix maps an *output* pixel (row, col)
-to the *input* pixel it samples. So a positive `shift_rows` tx makes output row r show input row r + tx:
-the content moves up by tx pixels.
+Why our own few lines and not kornia or torchvision's RandomAffine: neither reproduces these semantics
+(Kornia is also not installed, and torchvision does not import beside our torch).
 """
 
 from __future__ import annotations
@@ -24,30 +28,36 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from .keras_convention import KerasConvention, keras_pixel_matrix
+
+#: Slack, in pixels, for a constant-fill sample that lands on the edge pixel centre up to rounding.
+EDGE_TOLERANCE = 1e-6
+
 
 class FillMode(StrEnum):
     """How pixels that come from outside the image are filled (Keras `fill_mode`)."""
 
     NEAREST = "nearest"  # Keras' default: repeat the edge pixel (grid_sample 'border')
-    CONSTANT = "constant"  # black (Keras cval=0; grid_sample 'zeros')
+    CONSTANT = "constant"  # black (Keras cval=0): scipy's 'constant', no blend with the edge
     REFLECT = "reflect"  # mirror about the image border, as scipy's 'reflect' (grid_sample 'reflection')
 
     @property
     def padding_mode(self) -> str:
-        return {"nearest": "border", "constant": "zeros", "reflect": "reflection"}[self.value]
+        return {"nearest": "border", "constant": "border", "reflect": "reflection"}[self.value]
 
 
 @dataclass(frozen=True)
 class AffineParams:
-    """Per-image draws, each a (N,) tensor. Angles in radians, shifts in pixels, zooms as factors
-    (> 1 zooms out, as in Keras)."""
+    """Per-image draws, each a (N,) tensor, named as Keras' transform parameters: angles in radians
+    (Keras takes degrees), shifts in pixels, zooms as factors (> 1 zooms out). Which axis tx and zx act
+    on is the convention's (keras2: rows)."""
 
-    rotation: torch.Tensor
-    shift_rows: torch.Tensor
-    shift_cols: torch.Tensor
+    theta: torch.Tensor
+    tx: torch.Tensor
+    ty: torch.Tensor
     shear: torch.Tensor
-    zoom_rows: torch.Tensor
-    zoom_cols: torch.Tensor
+    zx: torch.Tensor
+    zy: torch.Tensor
 
     def to(self, device: torch.device) -> AffineParams:
         return AffineParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -62,64 +72,72 @@ def _uniform(n: int, half_width: float, generator: torch.Generator, centre: floa
     return centre + half_width * (2.0 * u - 1.0)
 
 
+def _shift(n: int, shift_range: int | float, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Keras' shift draw along one axis of `size` pixels (see the module docstring)."""
+    if isinstance(shift_range, int) and shift_range >= 1:
+        magnitude = torch.randint(0, shift_range, (n,), generator=generator, device=generator.device)
+        sign = torch.randint(0, 2, (n,), generator=generator, device=generator.device) * 2 - 1
+        return (magnitude * sign).to(torch.get_default_dtype())
+    return _uniform(n, shift_range * size if shift_range < 1 else float(shift_range), generator)
+
+
 @dataclass(frozen=True)
 class AffineAugment:
     """Random affine transform with Keras ranges. `rotation` and `shear` are the maximum angles in
-    radians; shifts are a fraction of the size when < 1, else pixels; `zoom` z draws each axis from
+    radians; shifts as Keras' `height_shift_range` / `width_shift_range`; `zoom` z draws each axis from
     U(1 - z, 1 + z)."""
 
     rotation: float = 0.0
-    width_shift: float = 0.0
-    height_shift: float = 0.0
+    width_shift: int | float = 0.0
+    height_shift: int | float = 0.0
     shear: float = 0.0
     zoom: float = 0.0
     fill_mode: FillMode = FillMode.NEAREST
+    convention: KerasConvention = KerasConvention.KERAS2
     name: ClassVar[str] = "affine"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fill_mode", FillMode(self.fill_mode))
+        object.__setattr__(self, "convention", KerasConvention(self.convention))
 
     def sample_params(self, n: int, generator: torch.Generator, height: int, width: int) -> AffineParams:
-        # Keras' draw order: rotation, shifts (height, then width), shear, zoom.
-        rows = self.height_shift * height if self.height_shift < 1 else self.height_shift
-        cols = self.width_shift * width if self.width_shift < 1 else self.width_shift
+        # Keras' draw order: rotation, tx (height), ty (width), shear, zx, zy.
         return AffineParams(
-            rotation=_uniform(n, self.rotation, generator),
-            shift_rows=_uniform(n, rows, generator),
-            shift_cols=_uniform(n, cols, generator),
+            theta=_uniform(n, self.rotation, generator),
+            tx=_shift(n, self.height_shift, height, generator),
+            ty=_shift(n, self.width_shift, width, generator),
             shear=_uniform(n, self.shear, generator),
-            zoom_rows=_uniform(n, self.zoom, generator, centre=1.0),
-            zoom_cols=_uniform(n, self.zoom, generator, centre=1.0),
+            zx=_uniform(n, self.zoom, generator, centre=1.0),
+            zy=_uniform(n, self.zoom, generator, centre=1.0),
         )
 
     def apply(self, batch: torch.Tensor, params: AffineParams) -> torch.Tensor:
         n, _, height, width = batch.shape
-        theta = keras_to_theta(params, height, width).to(batch.dtype)
-        grid = F.affine_grid(theta, [n, batch.shape[1], height, width], align_corners=False)
-        return F.grid_sample(batch, grid, mode="bilinear", padding_mode=self.fill_mode.padding_mode,
+        matrix = keras_pixel_matrix(params, height, width, self.convention).to(batch.dtype)
+        grid = F.affine_grid(grid_theta(matrix, height, width), [n, batch.shape[1], height, width],
                              align_corners=False)
+        out = F.grid_sample(batch, grid, mode="bilinear", padding_mode=self.fill_mode.padding_mode,
+                            align_corners=False)
+        if self.fill_mode is FillMode.CONSTANT:
+            out = out * _inside(grid, height, width).unsqueeze(1)
+        return out
 
 
-def keras_matrix(params: AffineParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keras' transform in (row, col) pixel coordinates about the image centre: input = L @ output + t,
-    with L = R(rotation) @ Shear @ Zoom and t = R(rotation) @ shift. Returns L (N, 2, 2) and t (N, 2)."""
-    cos_r, sin_r = torch.cos(params.rotation), torch.sin(params.rotation)
-    rotation = torch.stack([torch.stack([cos_r, -sin_r], -1), torch.stack([sin_r, cos_r], -1)], -2)
-    zeros, ones = torch.zeros_like(params.shear), torch.ones_like(params.shear)
-    shear = torch.stack([torch.stack([ones, -torch.sin(params.shear)], -1),
-                         torch.stack([zeros, torch.cos(params.shear)], -1)], -2)
-    zoom = torch.diag_embed(torch.stack([params.zoom_rows, params.zoom_cols], -1))
-    shift = torch.stack([params.shift_rows, params.shift_cols], -1)
-    return rotation @ shear @ zoom, (rotation @ shift.unsqueeze(-1)).squeeze(-1)
+def grid_theta(matrix: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The (N, 2, 3) `affine_grid` matrix for a (row, col) pixel matrix. With align_corners=False,
+    pixel p = scale * n + (scale - 0.5) for the normalised coordinate n, scale = size / 2; affine_grid
+    then wants the result in (x=col, y=row) order."""
+    to_pixels = torch.tensor([[height / 2, 0.0, height / 2 - 0.5], [0.0, width / 2, width / 2 - 0.5],
+                              [0.0, 0.0, 1.0]]).to(matrix)
+    normalised = torch.linalg.inv(to_pixels) @ matrix @ to_pixels
+    col_row = [1, 0, 2]
+    return normalised[:, col_row][:, :, col_row][:, :2]
 
 
-def keras_to_theta(params: AffineParams, height: int, width: int) -> torch.Tensor:
-    """The (N, 2, 3) `affine_grid` matrix for Keras' transform. affine_grid works in (x=col, y=row)
-    coordinates normalised to [-1, 1]; with align_corners=False its origin is exactly Keras' centre
-    (h/2 - 0.5, w/2 - 0.5), so only the scale (2/size per axis) and the axis order change."""
-    linear, shift = keras_matrix(params)
-    scale = torch.tensor([2.0 / height, 2.0 / width], device=linear.device, dtype=linear.dtype)
-    linear = linear * scale.view(1, 2, 1) / scale.view(1, 1, 2)  # D L D^-1 in (row, col)
-    shift = shift * scale
-    # (row, col) -> (col, row): reverse both axes of the matrix and the vector.
-    return torch.cat([linear.flip(-1).flip(-2), shift.flip(-1).unsqueeze(-1)], dim=-1)
+def _inside(grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, H, W) 1 where the source point lies within the pixel centres [0, size - 1] on both axes."""
+    cols = (grid[..., 0] + 1) * width / 2 - 0.5
+    rows = (grid[..., 1] + 1) * height / 2 - 0.5
+    inside = ((cols >= -EDGE_TOLERANCE) & (cols <= width - 1 + EDGE_TOLERANCE)
+              & (rows >= -EDGE_TOLERANCE) & (rows <= height - 1 + EDGE_TOLERANCE))
+    return inside.to(grid.dtype)

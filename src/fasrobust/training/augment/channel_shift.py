@@ -1,6 +1,7 @@
 """Channel-shift family of the augmentations: one intensity per image, added to every channel, clipped to
 that image's own min and max (Keras `channel_shift_range`). Applied after the affine transform and
-before the flips, on float 0..255 values, as Keras does before `rescale`."""
+before the flips, on float 0..255 values, as Keras does before `rescale` (keras-preprocessing 1.1.2 and
+Keras 3 alike)."""
 
 from __future__ import annotations
 

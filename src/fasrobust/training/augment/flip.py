@@ -1,5 +1,6 @@
 """Flip family of the augmentations: horizontal and vertical flips, each with probability 0.5 per image
-(Keras `horizontal_flip` / `vertical_flip`), applied last. Flips move pixels, never change them."""
+(Keras `horizontal_flip` / `vertical_flip`), the last of Keras' steps (only impulse noise comes after).
+Flips move pixels, never change them."""
 
 from __future__ import annotations
 
