@@ -1,5 +1,6 @@
 """The inner part of the trainer: one run's model, optimizer, batch stream and RNGs; resume, the
-step loop, validation, checkpoints. `trainer.train` sets it up; this file moves it forward."""
+step loop (with adversarial rounds, when asked), validation, checkpoints. `trainer.train` sets it up;
+this file moves it forward."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..errors import ConfigError, FasrobustError
 from ..models import save_checkpoint
 from ..models.checkpoint import check_state
 from ..progress import console, progress_bar
+from .adversarial import AdversarialPool
 from .augment import Augmenter
 from .batches import BatchStream, DeviceData
 from .device import Precision
@@ -44,8 +46,10 @@ class TrainingRun:
     """Everything that changes while training; `state()` captures all of it for an exact resume."""
 
     def __init__(self, settings: TrainSettings, model: nn.Module, *, device: torch.device, precision: Precision,
-                 augment: Augmenter, run_dir: Path, seeds: np.ndarray, record: dict[str, Any]):
+                 augment: Augmenter, run_dir: Path, seeds: np.ndarray, record: dict[str, Any],
+                 adversary: AdversarialPool | None = None):
         self.settings, self.model, self.device, self.precision = settings, model, device, precision
+        self.adversary = adversary
         self.augment, self.run_dir, self.record = augment, run_dir, record
         self.normalise = record["preprocessing"].normaliser(device)
         self.optimizer = make_optimizer(settings, model)
@@ -78,6 +82,8 @@ class TrainingRun:
             torch.cuda.set_rng_state(state.tensors["rng.cuda"])
         self.augment_generator.set_state(state.tensors["rng.augment"])
         self.stream.restore(state.tensors, state.meta["sampler"])
+        if self.adversary is not None:
+            self.adversary.restore(state.tensors, state.meta["adversarial"])
         self.step = self.last_checkpoint = state.step
         self.last_eval = state.meta.get("last_eval")
         self.settings.save(self.run_dir / CONFIG_FILE)
@@ -109,6 +115,7 @@ class TrainingRun:
         with progress_bar() as bar:
             task = bar.add_task("training", total=s.steps, completed=self.step, info="")
             while self.step < s.steps:
+                self._adversarial_round()
                 loss_sum += self._train_step(*train_data.batch(stream.next()))
                 self.step += 1
                 since += 1
@@ -130,8 +137,22 @@ class TrainingRun:
                 bar.update(task, completed=self.step, info=info)
         console.print(f"trained {s.steps} steps: {info} -> {self.run_dir}")
 
+    def _adversarial_round(self) -> None:
+        """Refresh the adversarial pool when a round is due; the model is in eval mode only meanwhile."""
+        if self.adversary is None or (index := self.adversary.settings.round_at(self.step)) is None:
+            return
+        self.model.eval()
+        try:
+            record = self.adversary.refresh(self.model, self.step, index)
+        finally:
+            self.model.train()
+        self._log({"kind": "adversarial", **record})
+
     def _train_step(self, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        x = self.normalise(self.augment(pixels, self.augment_generator))
+        x = self.augment(pixels, self.augment_generator)
+        if self.adversary is not None:
+            x, labels = self.adversary.mix(x, labels, self.step)
+        x = self.normalise(x)
         with torch.autocast(self.device.type, dtype=self.precision.dtype, enabled=self.precision.dtype is not None):
             logits = self.model(x)
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
@@ -181,6 +202,8 @@ class TrainingRun:
         info = {**self.record, "steps": self.step, "steps_planned": self.settings.steps,
                 "seed": self.settings.seed, "optimizer": self.settings.optimizer.value, "lr": self.settings.lr,
                 "augment": self.settings.augment, "last_eval": self.last_eval}
+        if self.adversary is not None:
+            info["adversarial"] = self.adversary.describe()
         save_checkpoint(self.run_dir, self.model, info)
         save_state(self.run_dir, *self.state())
         self.last_checkpoint = self.step
@@ -197,6 +220,9 @@ class TrainingRun:
                 "train_sha256": self.record["training_data"]["train_sha256"], "optimizer": optim_meta,
                 "scaler": self.scaler.state_dict() if self.precision.scaled else None, "sampler": stream_meta,
                 "last_eval": self.last_eval}
+        if self.adversary is not None:  # the pool and the rounds so far
+            adversary_tensors, meta["adversarial"] = self.adversary.state()
+            tensors.update(adversary_tensors)
         return tensors, meta
 
     def _log(self, entry: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ from ..choices import AmpChoice, DeviceChoice, FreezePolicy, OptimizerName, Prep
 from ..errors import ConfigError
 from ..models.registry import list_models
 from ..settings import Settings
-from .augment import AugmentSetting
+from .adversarial import AdversarialTraining
+from .augment import canonical_augment
 
 #: Settings that may change when a run is resumed; all others must match the saved state.
 RESUMABLE_CHANGES = frozenset({"steps", "eval_every", "checkpoint_every", "device", "threads"})
@@ -28,7 +29,8 @@ class TrainSettings(Settings):
     freeze: FreezePolicy | None = None
     imagenet_weights: Path | None = None
     preprocessing: PreprocessingChoice = PreprocessingChoice.AUTO
-    #: One of the paper's eight settings: none, shift, shear, zoom, rotation, channel_shift, flip, all.
+    #: One of the paper's eight settings (none, shift, shear, zoom, rotation, channel_shift, flip, all), the
+    #: ninth "impulse" (sparse impulse noise, a training-time defence), or "<setting>+impulse".
     augment: str = "none"
     #: Overrides of the augmentation setting's ranges (names as in training/augment.py).
     augment_ranges: dict[str, Any] = Field(default_factory=dict)
@@ -51,6 +53,8 @@ class TrainSettings(Settings):
     train_split: str = "train"
     #: Split for periodic validation; None (or a FaceSet without it) skips validation.
     dev_split: str | None = "dev"
+    #: Adversarial fine-tuning (training/adversarial.py); None trains on clean batches only.
+    adversarial: AdversarialTraining | None = None
 
     @field_validator("model")
     @classmethod
@@ -63,7 +67,7 @@ class TrainSettings(Settings):
     @classmethod
     def _known_augment(cls, value: str) -> str:
         try:
-            return AugmentSetting.parse(value).value
+            return canonical_augment(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
 

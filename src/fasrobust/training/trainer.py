@@ -5,7 +5,8 @@ BCE-with-logits on the live label, optimizer step. Training is counted in steps 
 the dev split is scored every `eval_every` steps (train_log.jsonl); model and resume state are written
 every `checkpoint_every` steps and at the end. A run directory with a resume state continues where it
 stopped and ends with the same weights as a run that never stopped. A diverging loss stops the run
-with one line, leaving the last checkpoint whose weights were all finite."""
+with one line, leaving the last checkpoint whose weights were all finite. With `adversarial` set,
+rounds of attacks on the training spoofs feed adversarial images into the batches (adversarial.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..labels import Label
 from ..models import PRESETS, PreprocessingPreset, create_model, load_imagenet_features
 from ..models.freeze import FreezePolicy
 from ..progress import console
+from .adversarial import AdversarialPool
 from .augment import Augmenter, build_augmenter
 from .batches import DeviceData
 from .device import resolve_device, resolve_precision, run_environment
@@ -53,8 +55,9 @@ def train(settings: TrainSettings, faceset: FaceSet, run_dir: str | Path) -> Pat
         model, resolved, record = _build_model(settings, train_set.image_size)
         record = {**record, "training_data": _data_record(faceset, train_set), "device": str(device),
                   "precision": precision.name, "augmentation": augment.describe()}
+        adversary = _adversary(settings, train_set, record, device)
         run = TrainingRun(resolved, model.to(device), device=device, precision=precision, augment=augment,
-                          run_dir=run_dir, seeds=seeds, record=record)
+                          run_dir=run_dir, seeds=seeds, record=record, adversary=adversary)
         run.start(len(train_set))
         run.loop(DeviceData(train_set, device), DeviceData(dev_set, device) if dev_set is not None else None)
     return run_dir
@@ -78,6 +81,14 @@ def _dev_split(settings: TrainSettings, faceset: FaceSet) -> FaceSet | None:
         console.print(f"[yellow]no '{settings.dev_split}' split in the FaceSet: training without validation")
         return None
     return faceset.split(settings.dev_split)
+
+
+def _adversary(settings: TrainSettings, train_set: FaceSet, record: dict[str, Any],
+               device: torch.device) -> AdversarialPool | None:
+    if settings.adversarial is None:
+        return None
+    return AdversarialPool.from_split(settings.adversarial, train_set, preprocessing=record["preprocessing"],
+                                      batch_size=settings.batch_size, device=device)
 
 
 def _augmenter(settings: TrainSettings) -> Augmenter:
