@@ -100,6 +100,9 @@ def test_labels_all_and_limit_with_an_explicit_faceset_and_out(trained, capsys, 
     (["--attack", "sparse-rs", "--population", 4], "--population is a setting of pixel, not of --attack sparse-rs"),
     (["--split", "dev"], "no images in split 'dev'"),
     (["--labels", "both"], "label selection"),
+    (["--defence", "meadian:3"], "unknown defence 'meadian'"),
+    (["--defence", "jpeg:0"], "quality"),
+    (["--defence", "eot:2", "--defence", "median:3"], "eot"),
 ])
 def test_bad_options_are_one_line_errors(trained, capsys, tmp_path, args, expected):
     code, out, err = run_cli(capsys, "attack", trained / "run", "--out", tmp_path, *args)
@@ -128,3 +131,30 @@ def test_bad_targets_are_one_line_errors(trained, capsys, tmp_path):
     assert code == 2 and "exactly one target" in err
     code, _, err = run_cli(capsys, "attack", "--url", "http://127.0.0.1:9", "--faceset", trained / "faces")
     assert code == 2 and "--out" in err
+
+
+def test_a_defended_attack_is_stored_apart_and_every_png_reverifies_through_the_pipeline(trained, capsys, tmp_path):
+    """`--defence median:3 --defence bits:5`: the attack queries the whole pipeline; its shards are not the
+    undefended ones (a re-run of the undefended attack resumes nothing of it); each success's PNG is live
+    through the same pipeline."""
+    from fasrobust.defences import defend, parse_stack
+
+    out = tmp_path / "defended"
+    args = ["attack", trained / "run", "--attack", "sparse-rs", "--pixels", 9, "--queries", 120, "--out", out,
+            "--shard-size", 4]
+    code, _, err = run_cli(capsys, *args, "--defence", "median:3", "--defence", "bits:5")
+    assert code == 0, err
+    code, printed, err = run_cli(capsys, *args)
+    assert code == 0 and "2 shard(s) run, 0 already done" in printed, err
+    with ResultsStore(out / "results.sqlite") as store:
+        jobs, rows = store.jobs("attack"), store.attacks()
+    stacks = {j: s.get("defences", []) for j, s in zip(jobs["job_id"], jobs["settings"], strict=True)}
+    defended = rows[[bool(stacks[j]) for j in rows["job_id"]]]
+    assert len(defended) == 8
+    assert {tuple(d["name"] for d in stacks[j]) for j in defended["job_id"]} == {("median", "bits")}
+    pipeline = defend(TorchTarget.from_checkpoint(trained / "run"), parse_stack(["median:3", "bits:5"]))
+    fooled = defended[defended["success"] & ~defended["already_live"]]
+    assert len(fooled) >= 1, "the pipeline should still be attackable here: 9 pixels vs a near-threshold model"
+    for row in fooled.itertuples():
+        image = decode_png((out / row.png).read_bytes())
+        assert pipeline(image[None])[0] >= 0.5

@@ -50,6 +50,10 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
            max_active: int | None = typer.Option(None, "--max-active", min=1,
                                                  help="Images attacked side by side (speed only)."),
            out: Path | None = typer.Option(None, "--out", help="Run directory for results (default: RUN_DIR)."),
+           defence: list[str] | None = typer.Option(None, "--defence", help="Put the target behind a defence, "
+                                                    "e.g. median:3, jpeg:75, bits:4, blur:1, "
+                                                    "smooth:sigma=8,n=16, squeeze:0.1, eot:4 (attacker "
+                                                    "side, last); repeat to stack, applied in order."),
            **options: Any) -> None:
     """Attack spoof faces with a few-pixel black-box attack and store every result."""
     from ..attacks import create_attack
@@ -62,6 +66,7 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
         raise ConfigError("RUN_DIR and --run name different directories; give one")
     run_dir = run_dir or run
     settings = chosen_settings(attack, {k: options.pop(k) for k in list(options) if k in _ATTACK_NAMES})
+    stack = _defence_stack(defence or [])
     chosen = create_attack(attack, **settings.as_json(), max_active=max_active)
     opened = open_target(run_dir, options)  # first: a target that cannot be opened is the first thing to say
     with opened.target as target:
@@ -73,19 +78,37 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
         select_image_ids(faces, split=split, labels=labels, limit=limit, seed=seed)  # bad selections fail early
         selection = ImageSelection.build({"split": split, "labels": labels, "limit": limit, "seed": seed,
                                           "shard_size": shard_size})
-        console.print(f"attacking {target.name} with {chosen} (budget {chosen.query_budget:,} queries per image)")
+        behind = f" behind {_describe(stack)}" if stack else ""
+        console.print(f"attacking {target.name}{behind} with {chosen} (budget {chosen.query_budget:,} queries "
+                      "per image)")
         summary = evaluate_attack(target, faces, attack=chosen, run_dir=out, target_id=opened.target_id,
-                                  selection=selection, seed=seed,
+                                  selection=selection, seed=seed, defences=stack,
                                   target_source={"source": opened.source, "contract": opened.contract})
     _print(summary, out)
     _raise_failures(summary)
+
+
+def _defence_stack(items: list[str]) -> list[dict[str, Any]]:
+    """--defence values as canonical JSON (a bad name or value is one line naming it, before any work)."""
+    if not items:
+        return []
+    from ..defences import parse_stack, stack_json
+
+    return stack_json(parse_stack(items))
+
+
+def _describe(stack: list[dict[str, Any]]) -> str:
+    from ..defences import describe_stack, parse_stack
+
+    return describe_stack(parse_stack(stack))
 
 
 def _print(summary, out: Path) -> None:
     s = summary.stats
     typer.echo(f"images attacked: {summary.images} (spoof {s['spoofs']}), successes {s['successes']} "
                f"(of {s['attacked']} that needed an attack), not verified {s['not_verified']}, "
-               f"queries {s['queries']:,}")
+               f"queries {s['queries']:,}" + (f" (model queries {s['model_queries']:,})"
+                                               if s.get("model_queries", s["queries"]) != s["queries"] else ""))
     if s["spoofs"] == 0:
         for name in ("before", "after", "drop"):
             typer.echo(f"recall {name}: n/a (no spoof images attacked)")

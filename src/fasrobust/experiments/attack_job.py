@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,7 +38,7 @@ ADVERSARIAL_DIR = "adversarial"
 #: Keys of an attack job's settings that say which model, images and shard: an attack's own settings sit
 #: beside them (flat, so ids stay those of earlier versions) and may not use these names.
 RESERVED = ("target", "faceset", "split", "attack", "seed", "shard", "image_ids", "labels", "database",
-            "augment", "steps", "train_seed", "model", "train_job", "defences")
+            "augment", "steps", "train_seed", "model", "train_job", "defences", "train_database", "variant")
 
 
 class LabelSelection(StrEnum):
@@ -90,8 +91,11 @@ def faceset_fingerprint(faceset: FaceSet) -> str:
 
 
 def plan_attack_jobs(*, target_id: str, faceset_id: str, split: str, image_ids: Sequence[int], attack: Attack,
-                     seed: int, shard_size: int = 64) -> list[AttackJob]:
-    """Cut `image_ids` into shards of `shard_size` and name each by everything that defines it."""
+                     seed: int, shard_size: int = 64, defences: Sequence[Mapping[str, Any]] | None = None
+                     ) -> list[AttackJob]:
+    """Cut `image_ids` into shards of `shard_size` and name each by everything that defines it. A defended
+    target's stack (canonical JSON, `defences.stack_json`) is part of what defines a shard; an undefended
+    one keeps the ids shards always had."""
     if shard_size < 1:
         raise AttackError(f"shard size must be >= 1, got {shard_size}")
     clash = sorted(set(attack.settings()) & set(RESERVED))
@@ -105,6 +109,8 @@ def plan_attack_jobs(*, target_id: str, faceset_id: str, split: str, image_ids: 
         ids = tuple(int(i) for i in image_ids[start:start + shard_size])
         settings = {"target": target_id, "faceset": faceset_id, "split": split, "attack": attack.name,
                     **attack.settings(), "seed": int(seed), "shard": shard, "image_ids": list(ids)}
+        if defences:
+            settings["defences"] = [dict(d) for d in defences]
         jobs.append(AttackJob(job_id(KIND, settings), shard, ids, settings))
     return jobs
 
@@ -116,14 +122,16 @@ def attack_from_settings(settings: Mapping[str, Any], **options: Any) -> Attack:
     return create_attack(name, **{k: v for k, v in settings.items() if k in fields}, **options)
 
 
-def png_folder(target: Target, attack: Attack, seed: int) -> str:
-    """adversarial/<attack>-<hash>: one folder per (target, attack settings, seed)."""
-    digest = hashlib.sha256(repr((target.name, attack.config.digest(), seed)).encode()).hexdigest()
+def png_folder(target: Target, attack: Attack, seed: int, defences: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """adversarial/<attack>-<hash>: one folder per (target, defence stack, attack settings, seed)."""
+    key = (target.name, attack.config.digest(), seed) + ((json.dumps(list(defences), sort_keys=True),)
+                                                         if defences else ())
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()
     return f"{ADVERSARIAL_DIR}/{attack.name}-{digest[:10]}"
 
 
 def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int], attack: Attack,
-                     run_dir: str | Path, *, seed: int,
+                     run_dir: str | Path, *, seed: int, defences: Sequence[Mapping[str, Any]] | None = None,
                      on_result: Callable[[AttackResult], None] | None = None) -> list[AttackRow]:
     """Attack the images with these FaceSet ids; write each reported success's adversarial PNG and a
     side-by-side PNG under run_dir; return one AttackRow per image (in `image_ids` order).
@@ -135,7 +143,7 @@ def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int],
     positions = _positions(faceset, image_ids)
     images = np.ascontiguousarray(faceset.images[positions])
     results = attack.run(target, images, seed=seed, ids=np.asarray(image_ids, dtype=np.int64), on_result=on_result)
-    folder = png_folder(target, attack, seed)
+    folder = png_folder(target, attack, seed, defences)
     settings = attack.settings()
     rows = []
     for position, result in zip(positions, results, strict=True):

@@ -52,26 +52,31 @@ class AttackSummary:
 
 
 def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet, *, attack: Attack,
-                selection: ImageSelection, seed: int) -> list[Job]:
-    """The shard jobs of one (target, attack, selection), named exactly as earlier runs named them."""
+                selection: ImageSelection, seed: int, defences: list[dict[str, Any]] | None = None) -> list[Job]:
+    """The shard jobs of one (target, defence stack, attack, selection), named exactly as earlier runs named
+    them (an undefended target's shards keep their ids)."""
     ids = select_image_ids(faceset, split=selection.split, labels=selection.labels, limit=selection.limit,
                            seed=selection.seed)
     planned = plan_attack_jobs(target_id=target_id, faceset_id=faceset_fingerprint(faceset), split=selection.split,
-                               image_ids=ids, attack=attack, seed=seed, shard_size=selection.shard_size)
+                               image_ids=ids, attack=attack, seed=seed, shard_size=selection.shard_size,
+                               defences=defences)
     inputs = {"faceset": str(Path(faceset.root).resolve()), "target": {"id": target_id, **target_source}}
+    behind = f" behind {_describe(defences)}" if defences else ""
     return [Job(p.job_id, JobKind.ATTACK, p.settings, inputs,
-                label=f"attack {attack.name} ({attack.config.describe()}) shard {p.shard + 1}/{len(planned)}")
+                label=f"attack{behind} {attack.name} ({attack.config.describe()}) shard {p.shard + 1}/{len(planned)}")
             for p in planned]
 
 
 def evaluate_attack(target: Target, faceset: FaceSet, *, attack: Attack, run_dir: str | Path, target_id: str,
                     selection: ImageSelection, seed: int = 0, target_source: dict[str, Any] | None = None,
-                    check: bool = True) -> AttackSummary:
-    """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc."""
+                    check: bool = True, defences: list[dict[str, Any]] | None = None) -> AttackSummary:
+    """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc.
+    `defences` (canonical JSON, `defences.stack_json`) puts the target behind that stack: the shards wrap it,
+    the attack queries the whole pipeline, and the sanity check runs on the pipeline too."""
     if faceset.root is None:
         raise DataError("the FaceSet must be on disk (write it first): attack jobs read it by path")
     jobs = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
-                       selection=selection, seed=seed)
+                       selection=selection, seed=seed, defences=defences)
     run_dir = Path(run_dir)
     with ResultsStore(run_dir / STORE_FILE) as store:
         todo = [j for j in jobs if not store.is_done(j.id)]
@@ -85,6 +90,12 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: Attack, run_dir
     return AttackSummary(images=len(frame), stats=attack_stats(frame), jobs_run=summary.committed,
                          jobs_resumed=summary.skipped, jobs_failed=len(summary.failed) + len(summary.blocked),
                          threshold=threshold, failures=dict(summary.target_failures))
+
+
+def _describe(stack: list[dict[str, Any]]) -> str:
+    from ..defences import describe_stack, parse_stack
+
+    return describe_stack(parse_stack(stack))
 
 
 __all__ = ["KIND", "AttackSummary", "attack_jobs", "evaluate_attack"]

@@ -9,6 +9,7 @@ the run goes on without the jobs that need it) from a bug (a traceback)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
@@ -20,6 +21,11 @@ from typing import Any
 from ..errors import FasrobustError, TargetError, TransientTargetError
 from .plan import Job, JobKind
 from .store import AttackRow
+
+#: Where evaluations other than a model's own (another database, behind defences) are written.
+EVALUATIONS_DIR = "evaluations"
+#: Test images the latency of a defended model is timed on.
+LATENCY_IMAGES = 256
 
 
 @dataclass(frozen=True)
@@ -144,11 +150,47 @@ def train_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
 
 @job_function(JobKind.EVALUATE)
 def evaluate_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
+    """A model's clean metrics on a test split: its own database's (metrics.json beside the model), another
+    database's at the training database's dev threshold, or behind a deployed defence stack (both written
+    under evaluations/ in the run directory, so the model's own metrics.json stays the undefended one)."""
     from ..training.evaluate import evaluate
 
-    metrics = evaluate(_path(task, task.inputs["model_dir"]), _faceset(task), device=task.device,
+    model_dir = _path(task, task.inputs["model_dir"])
+    stack = task.inputs.get("defences") or []
+    threshold_faceset = task.inputs.get("threshold_faceset")
+    if not stack and threshold_faceset is None:
+        metrics = evaluate(model_dir, _faceset(task), device=task.device, **task.inputs.get("options", {}))
+        return {"model_dir": task.inputs["model_dir"], "metrics": metrics}, []
+    from ..data.faceset import FaceSet
+
+    out = Path(task.run_dir) / EVALUATIONS_DIR / f"{task.job_id}.json"
+    metrics = evaluate(model_dir, _faceset(task), device=task.device, out=out,
+                       threshold_faceset=FaceSet.load(_path(task, threshold_faceset)) if threshold_faceset else None,
+                       wrap=(lambda target: _defended(target, stack)) if stack else None,
                        **task.inputs.get("options", {}))
-    return {"model_dir": task.inputs["model_dir"], "metrics": metrics}, []
+    result = {"model_dir": task.inputs["model_dir"], "metrics": metrics,
+              "evaluation": str(out.relative_to(task.run_dir))}
+    if stack:
+        result["latency"] = _latency(model_dir, _faceset(task), stack, task.device)
+    return result, []
+
+
+def _latency(model_dir: Path, faceset, stack: list[dict[str, Any]], device: str) -> dict[str, float]:
+    """Milliseconds per image of the model alone and behind the stack, measured side by side on the same
+    test images (best of three rounds each, interleaved, so a busy machine slows both alike)."""
+    from ..targets.torch_target import TorchTarget
+
+    images = faceset.split("test").images[:LATENCY_IMAGES]
+    raw = TorchTarget.from_checkpoint(model_dir, device=device)
+    defended = _defended(raw, stack)
+    best = {"undefended": float("inf"), "defended": float("inf")}
+    for _ in range(3):
+        for name, target in (("undefended", raw), ("defended", defended)):
+            start = time.perf_counter()
+            target(images)
+            best[name] = min(best[name], (time.perf_counter() - start) * 1000 / len(images))
+    return {"undefended_ms_per_image": round(best["undefended"], 4), "defended_ms_per_image": round(best["defended"], 4),
+            "ratio": round(best["defended"] / best["undefended"], 3), "images": len(images)}
 
 
 def _budget_spent(exc: Exception) -> bool:
@@ -161,7 +203,8 @@ def _budget_spent(exc: Exception) -> bool:
 # runs in its own process: they use that one object (its connection, its query budget) instead of
 # opening the target again. Workers elsewhere open their own from the job's `inputs["target"]`.
 _SHARED_TARGETS: dict[str, Any] = {}
-_CHECKED_TARGETS: set[str] = set()
+#: (target id, defence stack as JSON) pairs whose sanity check passed in this process.
+_CHECKED_TARGETS: set[tuple[str, str]] = set()
 
 
 class shared_target:
@@ -173,12 +216,21 @@ class shared_target:
 
     def __enter__(self) -> Any:
         _SHARED_TARGETS[self.target_id] = self.target
-        _CHECKED_TARGETS.add(self.target_id)
+        _CHECKED_TARGETS.add((self.target_id, "[]"))
         return self.target
 
     def __exit__(self, *exc) -> None:
         _SHARED_TARGETS.pop(self.target_id, None)
-        _CHECKED_TARGETS.discard(self.target_id)
+        _CHECKED_TARGETS.discard((self.target_id, "[]"))
+
+
+def _defended(target, stack: list[dict[str, Any]]):
+    """The target behind its defence stack (the target itself when there is none)."""
+    if not stack:
+        return target
+    from ..defences import defend, parse_stack
+
+    return defend(target, parse_stack(stack))
 
 
 def _open_target(task: Task):
@@ -209,11 +261,17 @@ def attack_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
     attack = attack_from_settings(s)
     faceset = _faceset(task)
     target, owned = _open_target(task)
+    stack = s.get("defences") or []
     try:
-        if task.inputs["target"]["id"] not in _CHECKED_TARGETS:
-            check_target(target, shard_images(faceset, s["image_ids"]))
-            _CHECKED_TARGETS.add(task.inputs["target"]["id"])
-        rows = run_attack_shard(target, faceset, s["image_ids"], attack, Path(task.run_dir), seed=s["seed"])
+        # The attack queries the whole defended pipeline as a black box, so it adapts to any deterministic
+        # transform by construction; its successes are re-verified through the pipeline a user deploys.
+        attacked = _defended(target, stack)
+        checked = (task.inputs["target"]["id"], json.dumps(stack, sort_keys=True))
+        if checked not in _CHECKED_TARGETS:
+            check_target(attacked, shard_images(faceset, s["image_ids"]))
+            _CHECKED_TARGETS.add(checked)
+        rows = run_attack_shard(attacked, faceset, s["image_ids"], attack, Path(task.run_dir), seed=s["seed"],
+                                defences=stack)
     finally:
         if owned:
             target.close()

@@ -27,11 +27,13 @@ from ..attacks import attack_class, attack_settings
 from ..data.faceset import FaceSet
 from ..errors import ConfigError
 from .attack_job import attack_from_settings, plan_attack_jobs, select_image_ids
-from .spec import ExperimentSpec, Grid, ImageSelection, prepare_settings, train_settings
+from .spec import STANDARD_VARIANT, ExperimentSpec, Grid, ImageSelection, prepare_settings, train_settings
 from .store import job_id
 
 FACESETS_DIR = "facesets"
 MODELS_DIR = "models"
+#: The defence that only the attacker applies (expectation over transformation): never deployed.
+ATTACKER_SIDE = "eot"
 #: TrainSettings that do not change the weights a run produces (they may differ on a resume).
 _NOT_IDENTITY = ("device", "threads", "eval_every", "checkpoint_every")
 
@@ -80,6 +82,7 @@ class AttackGroup:
     budgets: tuple[int, ...]  # every budget the studies asked for, in the attack's budget field's unit
     studies: tuple[str, ...]
     budget_field: str = ""  # the attack's setting that the budgets are values of
+    selection: ImageSelection | None = None  # the study's own image selection (None: the spec's)
 
     @property
     def train_job(self) -> str | None:
@@ -103,7 +106,8 @@ class Plan:
             "attack_groups": [{"key": g.key, "database": g.database, "train_job": g.train_job,
                                "target": g.model.target["id"],
                                "settings": g.settings, "budget_field": g.budget_field, "budgets": list(g.budgets),
-                               "studies": list(g.studies)}
+                               "studies": list(g.studies),
+                               **({"images": g.selection.model_dump(mode="json")} if g.selection else {})}
                               for g in self.groups],
             "studies": self.studies,
         }
@@ -118,22 +122,31 @@ def make_plan(spec: ExperimentSpec) -> Plan:
     for study_name, grid in spec.study_grids().items():
         points = studies.setdefault(study_name, [])
         study = next(s for s in spec.studies if s.name == study_name)
+        stacks = [_stack(s) for s in grid.defences]
+        selection = spec.study_images(study)
+        own = None if selection == spec.images else selection
         for database in study.databases or [d.name for d in spec.databases]:
             prepare = prepare_jobs[database]
-            for augment, steps, seed in itertools.product(grid.augment, grid.steps, grid.train_seed):
-                train, evaluate = _model_jobs(spec, prepare, database, augment, steps, seed)
+            for augment, steps, seed, variant in itertools.product(grid.augment, grid.steps, grid.train_seed,
+                                                                   grid.variant):
+                train = _train_job(spec, prepare, database, augment, steps, seed, variant)
                 jobs.setdefault(train.id, train)
-                jobs.setdefault(evaluate.id, evaluate)
-                for attack in _attack_points(grid):
-                    group = _group_entry(groups, prepare, _trained(train), attack, study_name)
-                    points.append({"database": database, "augment": augment, "steps": train.settings["steps"],
-                                   "train_seed": seed, "train_job": train.id, "evaluate_job": evaluate.id,
-                                   **attack, "group": group["key"]})
+                for test_db in study.test_databases or [database]:
+                    model = _trained(train, prepare_jobs[test_db])
+                    for stack in stacks:
+                        evaluate = _evaluate_job(spec, train, prepare_jobs[test_db], _deployed(stack))
+                        jobs.setdefault(evaluate.id, evaluate)
+                        for attack in _attack_points(grid):
+                            group = _group_entry(groups, prepare_jobs[test_db], model, attack, study_name, stack, own)
+                            points.append({**model.identity, "evaluate_job": evaluate.id, **_stack_key(stack),
+                                           **attack, "group": group["key"]})
             for external in _external_targets(spec, study.targets, database, prepare):
-                for attack in _attack_points(grid):
-                    group = _group_entry(groups, prepare, external, attack, study_name)
-                    points.append({"database": database, "target": external.identity["target_name"],
-                                   "target_id": external.key, **attack, "group": group["key"]})
+                for stack in stacks:
+                    for attack in _attack_points(grid):
+                        group = _group_entry(groups, prepare, external, attack, study_name, stack, own)
+                        points.append({"database": database, "target": external.identity["target_name"],
+                                       "target_id": external.key, **_stack_key(stack), **attack,
+                                       "group": group["key"]})
     merged = [_finish_group(g) for g in groups.values()]
     return Plan(spec, _ordered(jobs), merged, studies)
 
@@ -157,25 +170,76 @@ def _prepare_job(spec: ExperimentSpec, database: str) -> Job:
                label=f"prepare {db.name}")
 
 
-def _model_jobs(spec: ExperimentSpec, prepare: Job, database: str, augment: str, steps: int,
-                seed: int) -> tuple[Job, Job]:
+def _train_job(spec: ExperimentSpec, prepare: Job, database: str, augment: str, steps: int, seed: int,
+               variant: str = STANDARD_VARIANT) -> Job:
     steps = max(1, round(steps * spec.database(database).steps_scale))
-    ts = train_settings(spec, augment=augment, steps=steps, seed=seed)
+    ts = train_settings(spec, augment=augment, steps=steps, seed=seed, **spec.variant_training(variant))
     ts = ts if isinstance(ts, dict) else ts.model_dump(mode="json")
     identity = {k: v for k, v in ts.items() if k not in _NOT_IDENTITY}
     settings = {"database": database, "prepare_job": prepare.id, "augment": augment, "steps": steps,
                 "train_seed": seed, "model": ts.get("model"), "train": identity}
+    named = variant != STANDARD_VARIANT
+    if named:  # the standard variant's models keep the ids they had before variants existed
+        settings["variant"] = variant
     train_id = job_id(JobKind.TRAIN, settings)
-    model_dir = f"{MODELS_DIR}/{database}/{augment}-{steps}steps-seed{seed}-{train_id[-8:]}"
+    folder = f"{augment}-{variant}" if named else augment
+    model_dir = f"{MODELS_DIR}/{database}/{folder}-{steps}steps-seed{seed}-{train_id[-8:]}"
     inputs = {"faceset": prepare.inputs["faceset"], "model_dir": model_dir, "train": ts}
-    label = f"train {database} {augment} {steps} steps seed {seed}"
-    train = Job(train_id, JobKind.TRAIN, settings, inputs, (prepare.id,), label)
-    eval_settings = {**{k: settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
-                     "train_job": train_id, "options": dict(spec.evaluate)}
-    evaluate = Job(job_id(JobKind.EVALUATE, eval_settings), JobKind.EVALUATE, eval_settings,
-                   {"faceset": prepare.inputs["faceset"], "model_dir": model_dir, "options": dict(spec.evaluate)},
-                   (prepare.id, train_id), f"evaluate {database} {augment} {steps} steps seed {seed}")
-    return train, evaluate
+    label = f"train {database} {augment}{f' ({variant})' if named else ''} {steps} steps seed {seed}"
+    return Job(train_id, JobKind.TRAIN, settings, inputs, (prepare.id,), label)
+
+
+def _evaluate_job(spec: ExperimentSpec, train: Job, test_prepare: Job, deployed: list[dict[str, Any]]) -> Job:
+    """The clean evaluation of a model on a database's test split, behind a deployed defence stack (never
+    the attacker's eot). A model on its own database, undefended, keeps the id it always had; on another
+    database its EER threshold still comes from its training database's dev split."""
+    s = train.settings
+    database = test_prepare.settings["database"]
+    settings = {"database": database, **{k: s[k] for k in ("augment", "steps", "train_seed", "model")},
+                "train_job": train.id, "options": dict(spec.evaluate), **_variant_key(train)}
+    inputs = {"faceset": test_prepare.inputs["faceset"], "model_dir": train.inputs["model_dir"],
+              "options": dict(spec.evaluate)}
+    needs = (train.needs[0], train.id)
+    variant = f" ({s['variant']})" if "variant" in s else ""
+    label = f"evaluate {s['database']} {s['augment']}{variant} {s['steps']} steps seed {s['train_seed']}"
+    if database != s["database"]:
+        settings["train_database"] = s["database"]
+        inputs["threshold_faceset"] = train.inputs["faceset"]
+        needs += (test_prepare.id,)
+        label += f" on {database}"
+    if deployed:
+        settings["defences"] = deployed
+        inputs["defences"] = deployed
+        label += f" behind {_describe(deployed)}"
+    return Job(job_id(JobKind.EVALUATE, settings), JobKind.EVALUATE, settings, inputs, needs, label)
+
+
+def _variant_key(train: Job) -> dict[str, Any]:
+    return {"variant": train.settings["variant"]} if "variant" in train.settings else {}
+
+
+def _stack(entries: list) -> list[dict[str, Any]]:
+    """A grid's defence stack as canonical JSON dicts (spec_checks has validated it)."""
+    if not entries:
+        return []
+    from ..defences import parse_stack, stack_json
+
+    return stack_json(parse_stack(entries))
+
+
+def _deployed(stack: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stack a user ships: without the attacker's expectation over transformation."""
+    return [d for d in stack if d["name"] != ATTACKER_SIDE]
+
+
+def _stack_key(stack: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"defences": stack} if stack else {}
+
+
+def _describe(stack: list[dict[str, Any]]) -> str:
+    from ..defences import describe_stack, parse_stack
+
+    return describe_stack(parse_stack(stack))
 
 
 def _attack_points(grid: Grid) -> list[dict[str, Any]]:
@@ -188,12 +252,19 @@ def _attack_points(grid: Grid) -> list[dict[str, Any]]:
     return points
 
 
-def _trained(train: Job) -> ModelRef:
+def _trained(train: Job, test_prepare: Job) -> ModelRef:
+    """A trained model as attacked on a database's FaceSet: its own, or another one (cross-database)."""
     identity = {**{k: train.settings[k] for k in ("database", "augment", "steps", "train_seed", "model")},
-                "train_job": train.id}
-    return ModelRef(train.id, train.settings["database"], identity,
-                    {"id": train.id, "source": train.inputs["model_dir"]}, (train.needs[0], train.id),
-                    f"{train.settings['augment']} {train.settings['steps']} steps")
+                "train_job": train.id, **_variant_key(train)}
+    needs = (train.needs[0], train.id)
+    database = test_prepare.settings["database"]
+    variant = f" ({train.settings['variant']})" if "variant" in train.settings else ""
+    label = f"{train.settings['augment']}{variant} {train.settings['steps']} steps"
+    if database != train.settings["database"]:
+        identity = {**identity, "database": database, "train_database": train.settings["database"]}
+        needs += (test_prepare.id,)
+        label += f" (trained on {train.settings['database']})"
+    return ModelRef(train.id, database, identity, {"id": train.id, "source": train.inputs["model_dir"]}, needs, label)
 
 
 def _external_targets(spec: ExperimentSpec, names: list[str] | None, database: str, prepare: Job) -> list[ModelRef]:
@@ -215,16 +286,22 @@ def _external_targets(spec: ExperimentSpec, names: list[str] | None, database: s
 
 
 def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, model: ModelRef, point: Mapping[str, Any],
-                 study: str) -> dict[str, Any]:
-    """Attack points that differ only in their budget share one group (run once, at the largest)."""
+                 study: str, stack: list[dict[str, Any]], selection: ImageSelection | None) -> dict[str, Any]:
+    """Attack points that differ only in their budget share one group (run once, at the largest); a study
+    with its own image selection gets groups of its own."""
     budget_field = attack_class(point["attack"]).Settings.budget_field
     without = {k: v for k, v in point["settings"].items() if k != budget_field}
-    # A trained model's groups keep the key they had before external targets existed.
+    # A trained model's groups keep the key they had before external targets, other databases and
+    # defences existed: those enter the key only when present.
     owner = {"train_job": model.key} if "train_job" in model.identity else {"target": model.key}
-    key = job_id("group", {**owner, "attack": point["attack"], **without, "seed": point["seed"]})
+    if "train_database" in model.identity:
+        owner["database"] = model.database
+    images = {"images": selection.model_dump(mode="json")} if selection is not None else {}
+    key = job_id("group", {**owner, "attack": point["attack"], **without, "seed": point["seed"], **_stack_key(stack),
+                           **images})
     entry = groups.setdefault(key, {"key": key, "prepare": prepare, "model": model, "attack": point["attack"],
                                     "settings": without, "seed": point["seed"], "budget_field": budget_field,
-                                    "budgets": set(), "studies": []})
+                                    "budgets": set(), "studies": [], "defences": stack, "selection": selection})
     entry["budgets"].add(int(point["settings"][budget_field]))
     if study not in entry["studies"]:
         entry["studies"].append(study)
@@ -237,12 +314,12 @@ def _finish_group(entry: dict[str, Any]) -> AttackGroup:
     # The attack's settings sit flat beside the model's identity (its settings may not use those names:
     # `attack_job.RESERVED`), so a group's shard ids are the ones earlier versions gave the same attack.
     settings = {**model.identity, "attack": entry["attack"], **entry["settings"],
-                entry["budget_field"]: budgets[-1], "seed": entry["seed"]}
+                entry["budget_field"]: budgets[-1], "seed": entry["seed"], **_stack_key(entry["defences"])}
     inputs = {"faceset": entry["prepare"].inputs["faceset"]}
     if "train_job" in model.identity:
         inputs["model_dir"] = model.target["source"]
     return AttackGroup(entry["key"], model.database, entry["prepare"].id, model, settings, inputs, budgets,
-                       tuple(entry["studies"]), entry["budget_field"])
+                       tuple(entry["studies"]), entry["budget_field"], entry["selection"])
 
 
 def _ordered(jobs: dict[str, Job]) -> dict[str, Job]:
@@ -265,11 +342,13 @@ def shard_jobs(group: AttackGroup, image_ids: list[int], selection: ImageSelecti
     s = group.settings
     attack = attack_from_settings(s)
     planned = plan_attack_jobs(target_id=group.model.key, faceset_id=group.prepare_job, split=selection.split,
-                               image_ids=image_ids, attack=attack, seed=s["seed"], shard_size=selection.shard_size)
+                               image_ids=image_ids, attack=attack, seed=s["seed"], shard_size=selection.shard_size,
+                               defences=s.get("defences"))
     jobs = []
     for shard in planned:
         settings = {**s, **shard.settings, "labels": selection.labels.value}
-        label = (f"attack {group.database} {group.model.label} {attack.name} ({attack.config.describe()}) "
+        behind = f" behind {_describe(s['defences'])}" if s.get("defences") else ""
+        label = (f"attack {group.database} {group.model.label}{behind} {attack.name} ({attack.config.describe()}) "
                  f"shard {shard.shard + 1}/{len(planned)}")
         inputs = {**group.inputs, "target": group.model.target}
         jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, inputs, group.model.needs, label))

@@ -175,13 +175,14 @@ class _Scheduler:
                 continue
             try:
                 faceset = FaceSet.load(_resolve(self.run_dir, group.inputs["faceset"]))
-                ids = select_images(faceset, self.selection)
+                selection = group.selection or self.selection
+                ids = select_images(faceset, selection)
             except FasrobustError as exc:  # e.g. no spoof images in the split: these attacks cannot run
                 message = f"attacks on {group.database}: {exc}"
                 self.store.record_failure(group.key, message)
                 self.summary.failed[group.key] = message
                 continue
-            for job in shard_jobs(group, ids, self.selection):
+            for job in shard_jobs(group, ids, selection):
                 self.jobs.setdefault(job.id, job)
                 if self.store.is_done(job.id):
                     self.done.add(job.id)

@@ -44,19 +44,25 @@ class ImageLabels(StrEnum):
     ALL = "all"  # live images too (an attack that makes live look spoof is not the paper's)
 
 
-#: The paper's eight settings, used when the training stage is not importable (a bare checkout).
-_AUGMENTATIONS = ("none", "shift", "shear", "zoom", "rotation", "channel_shift", "flip", "all")
+#: The canonical names (training/augment/names.py), used when the training stage is not importable (a bare
+#: checkout): the paper's eight, impulse noise alone, and each of the other seven with impulse noise.
+_AUGMENTATIONS = ("none", "shift", "shear", "zoom", "rotation", "channel_shift", "flip", "all", "impulse",
+                  "shift+impulse", "shear+impulse", "zoom+impulse", "rotation+impulse", "channel_shift+impulse",
+                  "flip+impulse", "all+impulse")
 
 
 def augmentation_names() -> tuple[str, ...]:
+    """Every canonical augmentation name: the paper's eight, 'impulse', and '<setting>+impulse'."""
     try:
-        from ..training.augment import AugmentSetting
+        from ..training.augment import augment_names
     except ImportError:
         return _AUGMENTATIONS
-    return tuple(s.value for s in AugmentSetting)
+    return augment_names()
 
 
 Positive = Annotated[int, Field(ge=1)]
+#: The training variant that is the spec's `training` unchanged (its models keep the ids they always had).
+STANDARD_VARIANT = "standard"
 Seed = Annotated[int, Field(ge=0, lt=2**63)]
 
 #: Grid keys of specs written before attacks declared their own settings, and where they went.
@@ -123,20 +129,27 @@ class Grid(Settings):
     augment: list[str] = Field(default_factory=lambda: ["none"])
     steps: list[Positive] = Field(default_factory=lambda: [1000], min_length=1)
     train_seed: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    #: Training variants (the spec's `variants` by name; "standard" is the spec's training as it is).
+    variant: list[str] = Field(default_factory=lambda: [STANDARD_VARIANT], min_length=1)
     attacks: list[AttackGrid] = Field(default_factory=lambda: [AttackGrid()], min_length=1)
+    #: Defence stacks each model is attacked behind (`fasrobust.defences`: "median:3", {name: jpeg, quality:
+    #: 75}, ...); [] is the undefended model. An attacker-side "eot:k" may end a stack of a randomized defence.
+    defences: list[list[str | dict[str, Any]]] = Field(default_factory=lambda: [[]], min_length=1)
 
     @model_validator(mode="before")
     @classmethod
     def _moved(cls, data: Any) -> Any:
         return _refuse_moved_keys(data, "")
 
-    @field_validator("augment", "steps", "train_seed")
+    @field_validator("augment", "steps", "train_seed", "variant", "defences")
     @classmethod
     def _no_duplicates(cls, values: list) -> list:
         return _distinct(values)
 
 
-TRAIN_AXES = ("augment", "steps", "train_seed")
+TRAIN_AXES = ("augment", "steps", "train_seed", "variant")
+#: Axes a study may replace besides the training axes and the attacks.
+OTHER_AXES = ("defences",)
 
 
 class Study(Settings):
@@ -150,9 +163,18 @@ class Study(Settings):
     augment: list[str] | None = None
     steps: list[Positive] | None = None
     train_seed: list[Seed] | None = None
+    variant: list[str] | None = None
     attacks: list[AttackGrid] | None = None
     attack_settings: dict[str, list] | None = None
     targets: list[str] | None = None  # names of the spec's external targets to attack (default: all)
+    defences: list[list[str | dict[str, Any]]] | None = None
+    #: Replaces keys of the spec's `images` for this study's attacks (e.g. `limit: 3` for an expensive
+    #: attack run on a small subset of the images the other studies attack).
+    images: dict[str, Any] | None = None
+    #: Cross-database evaluation: models trained on each of `databases` are evaluated and attacked on each
+    #: of these (the EER threshold still comes from the training database's dev split). None: each model on
+    #: its own database only.
+    test_databases: list[str] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -162,7 +184,7 @@ class Study(Settings):
     def resolve(self, grid: Grid, declares: Any = None) -> Grid:
         """This study's full grid (validated again, so a study's empty list or duplicate is caught).
         `declares(attack_name, setting) -> bool` says which grid attacks an `attack_settings` key fits."""
-        own = {k: v for k, v in self.model_dump().items() if k in TRAIN_AXES and v is not None}
+        own = {k: v for k, v in self.model_dump().items() if k in (*TRAIN_AXES, *OTHER_AXES) and v is not None}
         attacks = list(self.attacks) if self.attacks is not None else list(grid.attacks)
         if self.attack_settings:
             fits = declares or (lambda name, key: True)
@@ -206,6 +228,16 @@ class ExternalTarget(Settings):
         return str(path.resolve())
 
 
+class TrainingVariant(Settings):
+    """Training settings that replace the spec's for the models of this variant: a training-time defence
+    (`adversarial: {attack: sparse-rs, ...}` for adversarial fine-tuning) or any other TrainSettings key.
+    A grid or study lists variants by name in `variant`."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    training: dict[str, Any] = Field(default_factory=dict)
+
+
 class ImageSelection(Settings):
     """Which images of each FaceSet are attacked, and in shards of what size (a shard is the unit
     that is committed, resumed and sent to a worker)."""
@@ -237,6 +269,7 @@ class ExperimentSpec(Settings):
     evaluate: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of evaluate()
     grid: Grid = Field(default_factory=Grid)
     targets: list[ExternalTarget] = Field(default_factory=list)  # models trained elsewhere, attacked too
+    variants: list[TrainingVariant] = Field(default_factory=list)  # training-time defences and other variants
     studies: list[Study] = Field(default_factory=lambda: [Study(name="main")], min_length=1)
     images: ImageSelection = Field(default_factory=ImageSelection)
     outputs: Outputs = Field(default_factory=Outputs)
@@ -260,11 +293,23 @@ class ExperimentSpec(Settings):
         with resources.as_file(resource) as path:
             return cls.load(path, **overrides)
 
+    def study_images(self, study: Study) -> ImageSelection:
+        """The image selection a study's attacks use: the spec's, with the study's own keys."""
+        if not study.images:
+            return self.images
+        return ImageSelection.build({**self.images.model_dump(mode="json"), **study.images})
+
     def study_grids(self) -> dict[str, Grid]:
         return {study.name: study.resolve(self.grid, _declares) for study in self.studies}
 
     def database(self, name: str) -> DatabaseSpec:
         return next(d for d in self.databases if d.name == name)
+
+    def variant_training(self, name: str) -> dict[str, Any]:
+        """The TrainSettings keys a training variant replaces ({} for the standard one)."""
+        if name == STANDARD_VARIANT:
+            return {}
+        return dict(next(v for v in self.variants if v.name == name).training)
 
 
 def _declares(attack: str, setting: str) -> bool:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError, FasrobustError
 from ..settings import describe_validation_error
 from .spec import (
+    STANDARD_VARIANT,
     ExperimentSpec,
     FigureName,
     Grid,
@@ -112,10 +113,41 @@ def _check_studies(spec: ExperimentSpec) -> str | None:
         if not grid.augment and not [t for t in spec.targets if t.database in attacked
                                      and (study.targets is None or t.name in study.targets)]:
             return f"{key}.augment: the study trains no model and attacks no target (list an augmentation or a target)"
+        try:
+            spec.study_images(study)
+        except ConfigError as exc:
+            return f"{key}.images.{exc}"
+        variants = {v.name for v in spec.variants} | {STANDARD_VARIANT}
+        for name in grid.variant:
+            if name not in variants:
+                where = key if study.variant is not None else "grid"
+                return (f"{where}.variant: unknown training variant {name!r} "
+                        f"(this spec has: {', '.join(sorted(variants))})")
+        for name in study.test_databases or []:
+            if name not in names:
+                return (f"{key}.test_databases: unknown database {name!r} "
+                        f"(this spec has: {', '.join(sorted(names))})")
         where = f"{key}.attacks" if study.attacks is not None or study.attack_settings else "grid.attacks"
         problem = _check_attack_settings(grid, where)
         if problem:
             return problem
+        problem = _check_defences(grid, f"{key}.defences" if study.defences is not None else "grid.defences")
+        if problem:
+            return problem
+    return None
+
+
+def _check_defences(grid: Grid, key: str) -> str | None:
+    """Each defence stack parses (the defence names its own bad setting); an attacker-side eot ends one."""
+    for j, stack in enumerate(grid.defences):
+        if not stack:
+            continue
+        from ..defences import parse_stack
+
+        try:
+            parse_stack(stack)
+        except ConfigError as exc:
+            return f"{key}.{j}: {exc}"
     return None
 
 
@@ -151,6 +183,18 @@ def _check_stage_settings(spec: ExperimentSpec) -> str | None:
     except ConfigError as exc:
         key = str(exc).split(":", 1)[0].split(".", 1)[0]
         return f"{'model' if key in spec.model else 'training'}.{exc}"
+    seen: set[str] = {STANDARD_VARIANT}
+    for i, variant in enumerate(spec.variants):
+        if variant.name in seen:
+            return f"variants.{i}.name: training variant {variant.name!r} is used twice (or is the reserved 'standard')"
+        seen.add(variant.name)
+        for axis in ("augment", "steps", "seed", "out"):
+            if axis in variant.training:
+                return f"variants.{i}.training.{axis}: set by the grid and the run, not here"
+        try:
+            train_settings(spec, augment=(spec.grid.augment or ["none"])[0], steps=1, seed=0, **variant.training)
+        except ConfigError as exc:
+            return f"variants.{i}.training.{exc}"
     return None
 
 

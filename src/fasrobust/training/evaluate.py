@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +35,36 @@ _PROGRESS_CHUNK = 2048
 
 
 def evaluate(run_dir: str | Path, faceset: FaceSet | str | Path, *, dev_split: str | None = None,
-             test_split: str = "test", out: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
+             test_split: str = "test", out: str | Path | None = None, device: str = "auto",
+             threshold_faceset: FaceSet | str | Path | None = None,
+             wrap: Callable[[Target], Target] | None = None) -> dict[str, Any]:
     """Score `dev_split` and `test_split` of the FaceSet with the run's model and write metrics.json into
     the run directory (or `out`: a directory, or a path ending in .json). Returns what it wrote.
 
     `dev_split` None means "dev": without a dev split the EER threshold is then chosen on the train split,
     and the report says so with a warning flag; it is never silently chosen on the test split. A split
-    named explicitly must exist (a typo must not move the threshold to another split)."""
+    named explicitly must exist (a typo must not move the threshold to another split).
+
+    Cross-database evaluation: `threshold_faceset` (the training database's FaceSet) gives the split the
+    EER threshold is chosen on, `faceset` the test split. `wrap` puts the model behind something before it
+    is scored (a defence stack: `defences.defend`), so clean metrics are those of the deployed pipeline."""
     run_dir = Path(run_dir)
     faceset = faceset if isinstance(faceset, FaceSet) else FaceSet.load(faceset)
+    chosen_from = faceset if threshold_faceset is None else (
+        threshold_faceset if isinstance(threshold_faceset, FaceSet) else FaceSet.load(threshold_faceset))
     where = faceset.root or "FaceSet"
     target = TorchTarget.from_checkpoint(run_dir, device=device)
+    if wrap is not None:
+        target = wrap(target)
     if target.input_size is not None and faceset.image_size != target.input_size:
         raise DataError(f"crops are {faceset.image_size}x{faceset.image_size} but the model in {run_dir} "
                         f"expects {target.input_size}x{target.input_size}; prepare the FaceSet at that size", where)
-    present = set(faceset.meta["split"].astype(str))
-    for role, split in (("dev", dev_split), ("test", test_split)):
-        if split is not None and split not in present:
+    for role, split, source in (("dev", dev_split, chosen_from), ("test", test_split, faceset)):
+        splits = set(source.meta["split"].astype(str))
+        if split is not None and split not in splits:
             raise DataError(f"{role} split '{split}' was asked for, but the FaceSet has no such split (splits: "
-                            f"{', '.join(sorted(present))})", where)
+                            f"{', '.join(sorted(splits))})", source.root or "FaceSet")
+    present = set(chosen_from.meta["split"].astype(str))
     dev_split = dev_split or DEFAULT_DEV_SPLIT
     threshold_split = dev_split if dev_split in present else ("train" if "train" in present else None)
     if threshold_split != dev_split:
@@ -60,7 +72,7 @@ def evaluate(run_dir: str | Path, faceset: FaceSet | str | Path, *, dev_split: s
                       f"on {threshold_split or test_split}, and metrics.json says so")
     started = time.perf_counter()
     test = _score_split(target, faceset, test_split)
-    chosen = _score_split(target, faceset, threshold_split) if threshold_split else None
+    chosen = _score_split(target, chosen_from, threshold_split) if threshold_split else None
     wall = time.perf_counter() - started
     if threshold_split == dev_split:
         report = pad_report(test, dev=chosen)
@@ -73,7 +85,8 @@ def evaluate(run_dir: str | Path, faceset: FaceSet | str | Path, *, dev_split: s
         "run_dir": str(run_dir),
         "model": _model_record(run_dir),
         "faceset": {"root": str(faceset.root) if faceset.root else None, "image_size": faceset.image_size,
-                    "test_split": test_split, "threshold_split": threshold_split or test_split},
+                    "test_split": test_split, "threshold_split": threshold_split or test_split,
+                    "threshold_faceset": str(chosen_from.root) if chosen_from is not faceset else None},
         **report,
         "scoring": {"target": target.describe(), "images": scored, "wall_s": round(wall, 3),
                     "images_per_s": round(scored / wall, 1) if wall > 0 else None},
