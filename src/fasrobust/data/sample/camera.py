@@ -25,9 +25,11 @@ def to_linear(image: np.ndarray) -> np.ndarray:
     return x * x
 
 
-def encode(linear: np.ndarray) -> np.ndarray:
-    """Linear light (clipped to 0..1) -> uint8 codes."""
-    x = np.sqrt(np.clip(linear, 0.0, 1.0))
+def encode(linear: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
+    """Linear light (clipped to 0..1) -> uint8 codes, with the transfer curve x ** (1 / gamma)."""
+    x = np.clip(linear, 0.0, 1.0)
+    # the default curve keeps its square root: cheaper, and the codes domain `a` always had
+    x = np.sqrt(x) if gamma == GAMMA else np.power(x, np.float32(1 / gamma))
     x *= 255
     x += 0.5
     return x.astype(np.uint8)
@@ -71,13 +73,16 @@ def luminance(linear: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Camera:
     """One capture device: blur sigma (pixels), noise (variance = shot * signal + read), white balance
-    gains, and an exposure gain fixed per clip by `metered` (an auto-exposure that settled)."""
+    gains, the transfer curve it encodes with, and an exposure gain fixed per clip by `metered` (an
+    auto-exposure that settled on `exposure_target`)."""
 
     blur: float
     shot: float
     read: float
     white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
     exposure: float = 1.0
+    gamma: float = GAMMA
+    exposure_target: float = 0.2
 
     @classmethod
     def webcam(cls, rng: np.random.Generator) -> Camera:
@@ -107,12 +112,13 @@ class Camera:
             white_balance=_white_balance(rng, 0.08),
         )
 
-    def metered(self, linear: np.ndarray, target: float = 0.2) -> Camera:
-        """This camera with its exposure set so the centre of `linear` averages `target` luminance."""
+    def metered(self, linear: np.ndarray) -> Camera:
+        """This camera with its exposure set so the centre of `linear` averages `exposure_target`
+        luminance."""
         h, w = linear.shape[:2]
         centre = linear[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
         level = float(luminance(centre).mean())
-        return replace(self, exposure=float(np.clip(target / max(level, 1e-4), 0.4, 4.0)))
+        return replace(self, exposure=float(np.clip(self.exposure_target / max(level, 1e-4), 0.4, 4.0)))
 
     def defocused(self, sigma: float) -> Camera:
         """The same camera focused off the subject's plane by `sigma` pixels of extra blur."""
@@ -125,7 +131,7 @@ class Camera:
         signal = blur(linear * gains, self.blur)
         np.clip(signal, 0.0, 1.0, out=signal)
         signal += np.sqrt(self.shot * signal + self.read) * noise
-        return encode(signal)
+        return encode(signal, self.gamma)
 
 
 class NoisePool:

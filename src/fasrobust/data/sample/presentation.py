@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .camera import Camera, NoisePool, unpremultiply_linear
+from .domain import SITES, Domain, Site
 from .faces import Portrait
 from .medium import Placement, canvas_coordinates, face_box, warp
 from .print_attack import CONTENT_SIZE, FACE_FRACTION, PrintStyle, printed_photo
@@ -33,11 +34,13 @@ def attack_clip(
     frames: int,
     rng: np.random.Generator,
     size: tuple[int, int] = FRAME_SIZE,
+    site: Site = SITES[Domain.A],
 ) -> tuple[Clip, float]:
     """Frames and face boxes of one attack, and the quality drawn for it.
 
     device: print, mobile or highdef (what is held up); capture: highdef or mobile (what took the
-    original); medium: photo or video; support: fixed or hand."""
+    original); medium: photo or video; support: fixed or hand; site: the webcam and lights of the
+    recording (the original is lit by them too, but taken by the attacker's own camera)."""
     quality = float(rng.uniform(*QUALITY))
     content_size, fraction = (
         (CONTENT_SIZE, FACE_FRACTION)
@@ -52,6 +55,7 @@ def attack_clip(
         size=content_size,
         face_width=rng.uniform(*fraction) * content_size[0],
         camera=Camera.source(capture, rng),
+        site=site,
     )
     if device == "print":
         screen, style = None, PrintStyle.draw(rng, quality)
@@ -64,9 +68,9 @@ def attack_clip(
         ]
 
     background = room(rng, lighting, size)
-    light, gain = illumination(rng, lighting, frames, size)
+    light, gain = illumination(rng, lighting, frames, size, site)
     placement = Placement(rng, support, frames, media[0].face, size)
-    camera = Camera.webcam(rng).defocused(rng.uniform(0.0, 0.9) * (1.0 - quality))
+    camera = site.webcam(Camera.webcam(rng)).defocused(rng.uniform(0.0, 0.9) * (1.0 - quality))
     noise = NoisePool(rng, size)
     w, h = size
     out, boxes = np.empty((frames, h, w, 3), np.uint8), np.empty((frames, 4))

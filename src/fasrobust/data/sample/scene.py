@@ -17,6 +17,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from .camera import GAMMA, Camera, NoisePool, unpremultiply_linear
+from .domain import SITES, Domain, Site
 from .faces import Portrait
 
 #: Frame size (width, height) of every clip: Replay-Attack's 320x240 webcam.
@@ -63,10 +64,15 @@ def room(rng: np.random.Generator, lighting: Lighting, size: tuple[int, int] = F
 
 
 def illumination(
-    rng: np.random.Generator, lighting: Lighting, frames: int, size: tuple[int, int] = FRAME_SIZE
+    rng: np.random.Generator,
+    lighting: Lighting,
+    frames: int,
+    size: tuple[int, int] = FRAME_SIZE,
+    site: Site = SITES[Domain.A],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The light falling on the scene: a field (H, W, 3) and a gain per frame (slow changes: clouds,
-    someone moving near a lamp)."""
+    someone moving near a lamp); the site's lamps colour and direct it after the draws, so every
+    domain draws the same numbers."""
     w, h = size
     xs = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
     ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
@@ -82,7 +88,7 @@ def illumination(
     gain = 1.0 + rng.uniform(0.0, 0.08) * np.sin(
         2 * np.pi * rng.uniform(0.01, 0.05) * t + rng.uniform(0, 6.3)
     )
-    return field.astype(np.float32), gain.astype(np.float32)
+    return site.light(field.astype(np.float32)), gain.astype(np.float32)
 
 
 def smooth_motion(
@@ -140,16 +146,18 @@ def live_clip(
     size: tuple[int, int] = FRAME_SIZE,
     face_width: float | None = None,
     camera: Camera | None = None,
+    site: Site = SITES[Domain.A],
 ) -> Clip:
-    """A person filmed in a room: by default a bona fide webcam clip (face 70-100 pixels wide); with
-    another size, face width and camera, the original photo or video an attack later shows."""
+    """A person filmed in a room: by default a bona fide webcam clip (face 70-100 pixels wide) of the
+    site's webcam under its lights; with another size, face width and camera, the original photo or
+    video an attack later shows (under the site's lights, taken by the attacker's camera)."""
     w, h = size
     background = room(rng, lighting, size)
-    light, gain = illumination(rng, lighting, frames, size)
+    light, gain = illumination(rng, lighting, frames, size, site)
     person, face = scaled_portrait(portrait, face_width or rng.uniform(70, 100))
     centre = (w / 2 + rng.uniform(-0.08, 0.08) * w, h * 0.45 + rng.uniform(-0.05, 0.05) * h)
     motion = smooth_motion(rng, frames, amplitude=rng.uniform(2, 7), angle=rng.uniform(1, 4), scale=0.04)
-    camera, noise = camera or Camera.webcam(rng), NoisePool(rng, size)
+    camera, noise = camera or site.webcam(Camera.webcam(rng)), NoisePool(rng, size)
     out, boxes = np.empty((frames, h, w, 3), np.uint8), np.empty((frames, 4))
     for i, (dx, dy, angle, ds) in enumerate(motion):
         scene, boxes[i] = place_person(

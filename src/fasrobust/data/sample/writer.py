@@ -36,14 +36,16 @@ def x264_options() -> dict[str, str]:
     return options
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int = FPS) -> None:
-    """uint8 (T, H, W, 3) RGB frames (even H and W) -> H.264 yuv420p video; container from the suffix."""
+def write_video(path: Path, frames: np.ndarray, fps: int = FPS, crf: int | None = None) -> None:
+    """uint8 (T, H, W, 3) RGB frames (even H and W) -> H.264 yuv420p video; container from the suffix.
+    crf: x264's constant rate factor, the recording's compression (default X264_OPTIONS')."""
     import av
 
     _, h, w, _ = frames.shape
     path.parent.mkdir(parents=True, exist_ok=True)
+    options = dict(x264_options()) | ({} if crf is None else {"crf": str(crf)})
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps, options=dict(x264_options()))
+        stream = container.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         for index, frame in enumerate(frames):
             picture = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
