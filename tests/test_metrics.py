@@ -36,11 +36,62 @@ def test_eer_threshold_is_the_midpoint_that_balances_far_and_frr():
     assert m.eer_threshold([0.8, 0.6, 0.3, 0.1], [True, True, False, False]) == pytest.approx(0.45)
 
 
-def test_eer_threshold_ties_go_to_the_lower_total_error():
-    # |FAR - FRR| = 0.25 at 0.25 (FAR 3/4, FRR 1/2) and at 0.35 (FAR 3/4, FRR 1): 0.25 errs less.
-    assert m.eer_threshold([0.1, 0.3, 0.2, 0.4, 0.6, 0.7], [True, True, False, False, False, False]) == 0.25
+def test_eer_threshold_breaks_ties_as_bob_measure_does():
+    # live [0, 1], spoof [0.5]: |FAR - FRR| = 1/2 at 0.25 (FAR 1, FRR 1/2) and at 0.75 (FAR 0, FRR 1/2).
+    # bob's scan keeps 0.25: 0.75 comes after the spoofs run out and must be strictly better to win.
+    assert m.eer_threshold([0.0, 1.0, 0.5], [True, True, False]) == 0.25
     with pytest.raises(ValueError, match="both live and spoof"):
         m.eer_threshold([0.1, 0.2], [True, True])
+
+
+def bob_scan_reference(live: list[float], spoof: list[float]) -> float:
+    """bob.measure's eer_threshold from its documented algorithm (bob/measure/_library.py docstrings,
+    `_minimizing_threshold`), written as a list of candidates: start at the lowest score with FAR 1 and
+    FRR 0; step to each next unique score, taking out its spoofs (FAR -= 1/n_spoof, one by one) and its
+    live scores (FRR += 1/n_live), the threshold moving to the midpoint above it. While both classes
+    still have a score above, a candidate replaces the best when |FAR - FRR| <= best; the first
+    candidate after that replaces it only when strictly smaller."""
+    values = sorted(set(live) | set(spoof))
+    far, frr = 1.0, 0.0
+    candidates = [(values[0], far, frr, True)]
+    for k, value in enumerate(values):
+        for _ in range(spoof.count(value)):
+            far -= 1.0 / len(spoof)
+        for _ in range(live.count(value)):
+            frr += 1.0 / len(live)
+        both_left = any(s > value for s in spoof) and any(s > value for s in live)
+        threshold = (value + values[k + 1]) / 2 if k + 1 < len(values) else value
+        candidates.append((threshold, far, frr, both_left))
+        if not both_left:
+            break
+    best_threshold, best_gap = None, float("inf")
+    for threshold, far, frr, in_scan in candidates:
+        gap = abs(far - frr)
+        if gap <= best_gap if in_scan else gap < best_gap:
+            best_threshold, best_gap = threshold, gap
+    return best_threshold
+
+
+def test_eer_threshold_follows_bobs_rule_on_random_score_sets_with_ties():
+    rng = np.random.default_rng(14)
+    for _ in range(500):
+        n_live, n_spoof = rng.integers(1, 7, size=2)
+        levels = rng.integers(2, 6)  # few distinct scores: many ties within and across classes
+        scores = rng.integers(0, levels, size=n_live + n_spoof) / (levels - 1)
+        live = np.arange(scores.size) < n_live
+        expected = bob_scan_reference(scores[live].tolist(), scores[~live].tolist())
+        assert m.eer_threshold(scores, live) == expected, (scores[live], scores[~live])
+
+
+def test_eer_threshold_equals_the_real_bob_measure():
+    bob = pytest.importorskip("bob.measure")  # its numpy pin keeps it out of our environment
+    rng = np.random.default_rng(15)
+    for _ in range(200):
+        scores = rng.integers(0, 5, size=9) / 4
+        live = rng.random(9) < 0.5
+        if live.all() or not live.any():
+            continue
+        assert m.eer_threshold(scores, live) == bob.eer_threshold(scores[~live], scores[live])
 
 
 def test_roc_auc_counts_ties_as_half():
@@ -102,9 +153,11 @@ def test_pad_report_names_every_threshold_and_its_source():
     report = m.pad_report(_frames(), dev)
     assert report["threshold_source"] == "EER on dev" and not report["threshold_warning"]
     frame = report["metrics"]["frame"]
-    assert frame["hter_eer"] == {"value": pytest.approx((1 / 3 + 1 / 3) / 2), "threshold": 0.5,
-                                 "source": "EER on dev"}  # dev EER threshold 0.5 = midpoint of 0.3 and 0.7
-    assert frame["recall"] == {"value": pytest.approx(2 / 3), "threshold": 0.5, "source": "fixed 0.5"}
+    assert {k: frame["hter_eer"][k] for k in ("value", "threshold", "source")} == {
+        "value": pytest.approx((1 / 3 + 1 / 3) / 2), "threshold": 0.5,
+        "source": "EER on dev"}  # dev EER threshold 0.5 = midpoint of 0.3 and 0.7
+    assert {k: frame["recall"][k] for k in ("value", "threshold", "source")} == {
+        "value": pytest.approx(2 / 3), "threshold": 0.5, "source": "fixed 0.5"}
     assert frame["auc"]["threshold"] is None and frame["auc"]["source"] == "threshold-free"
     video = report["metrics"]["video"]
     assert video["recall"]["value"] == pytest.approx(1 / 2)  # videos b (0.3) and c (0.8)
@@ -112,7 +165,8 @@ def test_pad_report_names_every_threshold_and_its_source():
     assert report["counts"]["video"]["test"] == {"live": 1, "spoof": 2}
     for level in ("frame", "video"):
         for entry in report["metrics"][level].values():
-            assert set(entry) == {"value", "threshold", "source"} and entry["source"]
+            assert set(entry) == {"value", "threshold", "source", "interval", "interval_method"} and entry["source"]
+            assert entry["interval_method"] in ("wilson", "bootstrap over videos, 2000 resamples")
 
 
 def test_pad_report_without_dev_says_where_the_threshold_came_from():

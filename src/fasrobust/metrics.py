@@ -9,7 +9,8 @@ as the paper's tables print it. A rate with an empty denominator is NaN.
 - The paper's ACC, precision and recall use a fixed 0.5 threshold with *spoof* as the class recalled:
   a spoof is detected iff P(live) < 0.5.
 `pad_report` (bottom) gathers all of them for a test set at frame and video level, each entry naming
-its threshold and where that threshold came from.
+its threshold, where that threshold came from, and its 95 % interval (Wilson for counts over images, a
+cluster bootstrap over videos, `fasrobust.stats`, for EER, AUC, HTER and ACER).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from .labels import BONA_FIDE, LIVE_THRESHOLD, Label
+from .stats import weighted
+from .stats.resample import DEFAULT_RESAMPLES, ClusterResampler, percentile_interval
 
 #: The paper's decision threshold on P(live) (the one rule of `labels.LIVE_THRESHOLD`).
 FIXED_THRESHOLD = LIVE_THRESHOLD
@@ -58,24 +61,24 @@ def far_frr(scores, is_live, threshold: float) -> tuple[float, float]:
 
 
 def eer_threshold(scores, is_live) -> float:
-    """The threshold minimising |FAR - FRR| over the midpoints of consecutive sorted unique scores (bob).
+    """bob.measure's EER threshold (`bob.measure.eer_threshold`, 4.x-6.x), to the bit.
 
-    Ties: when several midpoints reach the same |FAR - FRR|, the one with the lowest FAR + FRR wins, and
-    among those the lowest threshold (the first met scanning upwards). With a single unique score the
-    candidate is that score itself. Needs both classes."""
+    bob scans the sorted scores upwards: the lowest score first, then the midpoint above each unique
+    score, keeping the candidate with the smallest |FAR - FRR| and, on a tie, the later (higher) one; the
+    scan stops when one class has no score left above the threshold, and the first candidate past that
+    point replaces the best only if it is strictly better (live [0, 1], spoof [0.5] gives 0.25, not
+    0.75). FAR and FRR are accumulated as bob does (1 - 1/n - 1/n ...), so on candidates that tie
+    exactly on paper the float rounding decides as it does in bob. A single unique score is its own
+    threshold. Needs both classes."""
     scores, live = _prepare(scores, is_live)
     if live.all() or not live.any():
         raise ValueError("an EER threshold needs both live and spoof scores")
-    unique = np.unique(scores)
-    candidates = (unique[:-1] + unique[1:]) / 2 if unique.size > 1 else unique
-    attacks, genuine = np.sort(scores[~live]), np.sort(scores[live])
-    false_accepts = attacks.size - np.searchsorted(attacks, candidates, side="left")
-    false_rejects = np.searchsorted(genuine, candidates, side="left")
-    # FAR and FRR times (attacks x genuine), in integers, so that equal rates compare equal exactly.
-    far, frr = false_accepts * genuine.size, false_rejects * attacks.size
-    # lexsort keys are read last-first: |FAR - FRR|, then FAR + FRR, then the threshold itself.
-    best = np.lexsort((candidates, far + frr, np.abs(far - frr)))[0]
-    return float(candidates[best])
+    ordered = weighted.SortedScores(scores, live)
+    live_weights, spoof_weights = ordered.class_weights(np.ones((1, scores.size), dtype=np.int32))
+    accepted_spoof, rejected_live, in_scan = weighted.scan_counts(live_weights, spoof_weights)
+    gap = weighted.bob_gap(accepted_spoof, rejected_live)
+    chosen = weighted.eer_choice(gap, in_scan)[0]
+    return float(weighted.candidate_thresholds(ordered.unique)[chosen])
 
 
 def eer(scores, is_live) -> float:
@@ -215,44 +218,110 @@ def video_scores(frames: ScoreSet) -> ScoreSet:
     return ScoreSet(frames.name, means, frames.is_live[first], frames.attack_types[first], ids)
 
 
-# ----- everything, with where each threshold came from ------------------------------------------------
-def _entry(value: Any, threshold: float | None, source: str) -> dict[str, Any]:
-    return {"value": value, "threshold": threshold, "source": source}
+# ----- everything, with where each threshold came from, and its interval ------------------------------
+WILSON = "wilson"
 
 
-def _level(test: ScoreSet, chosen_on: ScoreSet, source: str) -> dict[str, dict[str, Any]]:
+def bootstrap_method(resamples: int) -> str:
+    return f"bootstrap over videos, {resamples} resamples"
+
+
+def _entry(value: Any, threshold: float | None, source: str, interval: Any, method: str) -> dict[str, Any]:
+    return {"value": value, "threshold": threshold, "source": source, "interval": interval,
+            "interval_method": method}
+
+
+def _wilson(successes: int, trials: int) -> list[float]:
+    return list(wilson_interval(int(successes), int(trials)))
+
+
+def _worst_type_counts(test: ScoreSet, threshold: float) -> tuple[int, int]:
+    """(accepted, presentations) of the attack type APCER reports: the worst one, the first in name
+    order on a tie, so that the interval is the Wilson interval of exactly the rate shown."""
+    per_type = apcer_per_type(test.scores, test.attack_types, threshold)
+    if not per_type:
+        return 0, 0
+    worst = max(per_type, key=per_type.__getitem__)  # per_type is in name order; max keeps the first
+    of_type = test.attack_types == worst
+    return int(np.sum(test.scores[of_type] >= threshold)), int(of_type.sum())
+
+
+def _bootstrap(scores: ScoreSet, statistics: dict[str, Any], resamples: int) -> dict[str, list[float]]:
+    """Percentile intervals of weighted statistics (weights -> one value per resample), resampling the
+    set's videos within each attack type (bona fide being one): every resample keeps the protocol's
+    number of videos per type, so no error rate is ever undefined on it."""
+    sampler = ClusterResampler(len(scores), groups=scores.sources, strata=scores.attack_types, seed=0)
+    values: dict[str, list[np.ndarray]] = {key: [] for key in statistics}
+    for block in sampler.blocks(resamples):
+        for key, statistic in statistics.items():
+            values[key].append(statistic(block))
+    return {key: list(percentile_interval(np.concatenate(v))) for key, v in values.items()}
+
+
+def _level(test: ScoreSet, chosen_on: ScoreSet, source: str, resamples: int) -> dict[str, dict[str, Any]]:
     fixed, fixed_source = FIXED_THRESHOLD, f"fixed {FIXED_THRESHOLD}"
     t = eer_threshold(chosen_on.scores, chosen_on.is_live)
+    boot = bootstrap_method(resamples)
+    scores, live, types = test.scores, test.is_live, test.attack_types
+    kinds = sorted(set(types.tolist()) - {BONA_FIDE})
+    test_sorted = weighted.SortedScores(scores, live)
+    dev_sorted = weighted.SortedScores(chosen_on.scores, chosen_on.is_live)
+    # The dev threshold is held fixed: only the test videos are resampled for HTER and ACER at it.
+    test_intervals = _bootstrap(test, {
+        "eer_test": lambda w: weighted.eer(test_sorted, w),
+        "auc": lambda w: weighted.roc_auc(test_sorted, w),
+        **{f"hter_{suffix}": (lambda w, th=th: weighted.hter(scores, live, th, w))
+           for suffix, th in (("eer", t), ("fixed", fixed))},
+        **{f"acer_{suffix}": (lambda w, th=th: weighted.acer(scores, live, types, kinds, th, w))
+           for suffix, th in (("eer", t), ("fixed", fixed))},
+    }, resamples)
+    dev_interval = _bootstrap(chosen_on, {"eer": lambda w: weighted.eer(dev_sorted, w)}, resamples)["eer"]
+    spoof, called_spoof = ~live, scores < fixed
     out = {
-        "accuracy": _entry(accuracy(test.scores, test.is_live, fixed), fixed, fixed_source),
-        "precision": _entry(spoof_precision(test.scores, test.is_live, fixed), fixed, fixed_source),
-        "recall": _entry(spoof_recall(test.scores, test.is_live, fixed), fixed, fixed_source),
-        "eer": _entry(eer(chosen_on.scores, chosen_on.is_live), t, source),
-        "eer_test": _entry(eer(test.scores, test.is_live), eer_threshold(test.scores, test.is_live),
-                           f"EER on {test.name}"),
-        "auc": _entry(roc_auc(test.scores, test.is_live), None, "threshold-free"),
+        "accuracy": _entry(accuracy(scores, live, fixed), fixed, fixed_source,
+                           _wilson(np.sum(called_spoof != live), scores.size), WILSON),
+        "precision": _entry(spoof_precision(scores, live, fixed), fixed, fixed_source,
+                            _wilson(np.sum(called_spoof & spoof), called_spoof.sum()), WILSON),
+        "recall": _entry(spoof_recall(scores, live, fixed), fixed, fixed_source,
+                         _wilson(np.sum(called_spoof & spoof), spoof.sum()), WILSON),
+        "eer": _entry(eer(chosen_on.scores, chosen_on.is_live), t, source, dev_interval, boot),
+        "eer_test": _entry(eer(scores, live), eer_threshold(scores, live), f"EER on {test.name}",
+                           test_intervals["eer_test"], boot),
+        "auc": _entry(roc_auc(scores, live), None, "threshold-free", test_intervals["auc"], boot),
     }
     for suffix, threshold, where in (("eer", t, source), ("fixed", fixed, fixed_source)):
-        far, frr = far_frr(test.scores, test.is_live, threshold)
-        out[f"far_{suffix}"] = _entry(far, threshold, where)
-        out[f"frr_{suffix}"] = _entry(frr, threshold, where)
-        out[f"hter_{suffix}"] = _entry((far + frr) / 2, threshold, where)
-        out[f"apcer_{suffix}"] = _entry(apcer(test.scores, test.attack_types, threshold), threshold, where)
-        out[f"bpcer_{suffix}"] = _entry(frr, threshold, where)
-        out[f"acer_{suffix}"] = _entry(acer(test.scores, test.is_live, test.attack_types, threshold),
-                                       threshold, where)
-        out[f"apcer_per_type_{suffix}"] = _entry(apcer_per_type(test.scores, test.attack_types, threshold),
-                                                 threshold, where)
+        far, frr = far_frr(scores, live, threshold)
+        accepted = scores >= threshold
+        far_ci = _wilson(np.sum(accepted & spoof), spoof.sum())
+        frr_ci = _wilson(np.sum(~accepted & live), live.sum())
+        per_type = apcer_per_type(scores, types, threshold)
+        out[f"far_{suffix}"] = _entry(far, threshold, where, far_ci, WILSON)
+        out[f"frr_{suffix}"] = _entry(frr, threshold, where, frr_ci, WILSON)
+        out[f"hter_{suffix}"] = _entry((far + frr) / 2, threshold, where, test_intervals[f"hter_{suffix}"], boot)
+        out[f"apcer_{suffix}"] = _entry(apcer(scores, types, threshold), threshold, where,
+                                        _wilson(*_worst_type_counts(test, threshold)), WILSON)
+        out[f"bpcer_{suffix}"] = _entry(frr, threshold, where, frr_ci, WILSON)
+        out[f"acer_{suffix}"] = _entry(acer(scores, live, types, threshold), threshold, where,
+                                       test_intervals[f"acer_{suffix}"], boot)
+        out[f"apcer_per_type_{suffix}"] = _entry(
+            per_type, threshold, where,
+            {kind: _wilson(np.sum(accepted & (types == kind)), np.sum(types == kind)) for kind in per_type}, WILSON)
     return out
 
 
-def pad_report(test: ScoreSet, dev: ScoreSet | None = None, *, fallback: ScoreSet | None = None) -> dict[str, Any]:
+def pad_report(test: ScoreSet, dev: ScoreSet | None = None, *, fallback: ScoreSet | None = None,
+               resamples: int = DEFAULT_RESAMPLES) -> dict[str, Any]:
     """Every metric above on `test`, at frame level and video level (mean frame score per source).
 
     The EER threshold is chosen on `dev` ("EER on dev"). Without a dev set it is chosen on `fallback`
     (say the train split) and, failing that, on the test set itself ("EER on test (no dev split)"); both
     set `threshold_warning`, since error rates at a threshold tuned on seen data are optimistic.
-    Each metric is {value, threshold, source}; NaN marks a rate with an empty denominator."""
+    Each metric is {value, threshold, source, interval, interval_method}; NaN marks a rate with an empty
+    denominator. Intervals are 95 %, in the value's unit: Wilson ("wilson") for a rate that is a count
+    over images (videos at video level): accuracy, precision, recall, FAR, FRR, BPCER, and APCER as the
+    worst type's count, since APCER is the worst type's rate; a cluster bootstrap over videos
+    (`bootstrap_method`) for EER (on the split it is taken on), AUC, HTER and ACER, the threshold held
+    where it was chosen, so that only the test videos are resampled for a rate at the dev threshold."""
     chosen_on = next(s for s in (dev, fallback, test) if s is not None)
     source = f"EER on {chosen_on.name}" + ("" if dev is not None else " (no dev split)")
     warning = None if dev is not None else (
@@ -263,5 +332,5 @@ def pad_report(test: ScoreSet, dev: ScoreSet | None = None, *, fallback: ScoreSe
         "threshold_warning": warning is not None,
         "warning": warning,
         "counts": {level: {"test": t.counts(), "threshold": d.counts()} for level, (t, d) in levels.items()},
-        "metrics": {level: _level(t, d, source) for level, (t, d) in levels.items()},
+        "metrics": {level: _level(t, d, source, resamples) for level, (t, d) in levels.items()},
     }

@@ -2,6 +2,10 @@
 recall before and after and its drop (the paper's arithmetic), attack success with its Wilson interval,
 median queries to success, at the stored budget or at any smaller query budget.
 
+Intervals (95 %): Wilson for recall before, recall after and success (counts over images); for the recall
+drop a cluster bootstrap of the paired per-image change (caught before minus caught after, the same
+images before and after), resampling whole source videos, since frames of one video are not independent.
+
 One function for everyone: `fasrobust attack` prints these, and the report's tables and figures show
 them. Each row carries its own criterion (`threshold`): a spoof is caught before the attack iff
 P(live) < threshold; after it iff the attack did not succeed. An image counts as fooled within q queries
@@ -18,6 +22,7 @@ import pandas as pd
 
 from ..labels import BONA_FIDE
 from ..metrics import recall_drop, wilson_interval
+from ..stats.resample import DEFAULT_RESAMPLES, bootstrap_replicates, percentile_interval
 
 
 def fooled_within(rows: pd.DataFrame, queries: float | np.ndarray | None = None) -> np.ndarray:
@@ -33,11 +38,13 @@ def spoof_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["attack_type"] != BONA_FIDE]
 
 
-def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None) -> dict[str, Any]:
+def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None, *,
+                 resamples: int = DEFAULT_RESAMPLES) -> dict[str, Any]:
     """Over the spoof rows of `rows`, in percent: recall before/after (with Wilson 95 % intervals), the
     drop in points, successes among the images that needed an attack (with its interval), how many did
     not verify, and the median queries of the successes that needed queries. `queries` as in
-    `fooled_within` (one per row of `rows`)."""
+    `fooled_within` (one per row of `rows`). `recall_drop_ci` is the bootstrap interval of the drop
+    (points) over the rows' `source` videos (each row its own video when there is no such column)."""
     if queries is not None and np.ndim(queries) > 0:
         queries = np.asarray(queries, dtype=float)[(rows["attack_type"] != BONA_FIDE).to_numpy()]
     spoof = spoof_rows(rows)
@@ -46,7 +53,7 @@ def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None) 
         return {"spoofs": 0, "recall": np.nan, "recall_after": np.nan, "recall_drop": np.nan, "successes": 0,
                 "attacked": 0, "success_verified": np.nan, "median_queries": np.nan, "queries": 0,
                 "not_verified": 0, "recall_ci": (np.nan, np.nan), "recall_after_ci": (np.nan, np.nan),
-                "success_ci": (np.nan, np.nan)}
+                "success_ci": (np.nan, np.nan), "recall_drop_ci": (np.nan, np.nan), "videos": 0}
     threshold = spoof["threshold"].to_numpy(dtype=float) if "threshold" in spoof else np.full(n, 0.5)
     caught_before = spoof["p_live_before"].to_numpy(dtype=float) < threshold
     won = fooled_within(spoof, queries)
@@ -62,6 +69,8 @@ def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None) 
         "recall_after": 100 * after,
         "recall_after_ci": _percent(wilson_interval(int((~won).sum()), n)),
         "recall_drop": recall_drop(before, after),
+        "recall_drop_ci": paired_drop_interval(caught_before, ~won, _sources(spoof), resamples),
+        "videos": int(len(set(_sources(spoof).tolist()))),
         "successes": int(won.sum()),
         "attacked": int(attacked.sum()),
         "success_verified": 100 * float((wins & verified).sum()) / attacked.sum() if attacked.any() else np.nan,
@@ -80,6 +89,26 @@ def success_curve(rows: pd.DataFrame, queries: np.ndarray) -> np.ndarray:
     won = fooled_within(spoof)
     used = np.where(won, spoof["queries"].to_numpy(dtype=float), np.inf)
     return (used[None, :] <= np.asarray(queries, dtype=float)[:, None]).mean(axis=1)
+
+
+def paired_drop_interval(caught_before: np.ndarray, caught_after: np.ndarray, sources: np.ndarray,
+                         resamples: int = DEFAULT_RESAMPLES) -> tuple[float, float]:
+    """95 % bootstrap interval of 100 x mean(caught before - caught after), in points, resampling whole
+    source videos: each image keeps its own before and after (paired), so the interval is that of the
+    drop itself, narrower than the two recalls' intervals combined."""
+    change = caught_before.astype(float) - caught_after.astype(float)
+
+    def mean_change(weights: np.ndarray) -> np.ndarray:
+        return 100 * (weights @ change) / weights.sum(axis=1)
+
+    return percentile_interval(bootstrap_replicates(mean_change, len(change), groups=sources,
+                                                    resamples=resamples))
+
+
+def _sources(rows: pd.DataFrame) -> np.ndarray:
+    if "source" in rows.columns:
+        return rows["source"].astype(str).to_numpy()
+    return np.arange(len(rows)).astype(str)
 
 
 def _percent(interval: tuple[float, float]) -> tuple[float, float]:
