@@ -17,6 +17,7 @@ from fasrobust.attacks.verify import encode_png
 from fasrobust.attacks.visual import side_by_side
 from fasrobust.data.faceset import FaceSet
 from fasrobust.experiments.store import AttackRow, ResultsStore, job_id
+from fasrobust.metrics import wilson_interval
 from fasrobust.report.data import load_run
 from fasrobust.report.formats import latex_escape, to_latex, to_markdown, write_tables
 from fasrobust.report.paper_numbers import published
@@ -59,7 +60,10 @@ def trajectory(first_hit: int | None, iterations: int) -> np.ndarray:
 
 
 def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dict, *, pixels: int,
-                  iterations: int, hits: dict[int, int], already_live: set[int] = frozenset()) -> str:
+                  iterations: int, hits: dict[int, int], already_live: set[int] = frozenset(),
+                  model_calls_per_query: int = 1) -> str:
+    """One attack job over the N_SPOOF spoofs of `faces`; `model` holds the job settings of the attacked
+    system (train_job, defences, train_database, ...); image i succeeds at generation hits[i]."""
     rng = np.random.default_rng(pixels * 1000 + iterations)
     ids = list(range(N_SPOOF))
     attack = {"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0, "strategy": "rand1",
@@ -86,18 +90,32 @@ def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dic
             index=i, success=success, queries=int(history[-1, 0]), query_budget=1 + POPULATION * (iterations + 1),
             p_live_before=0.7 if live else 0.05, p_live_after=0.7 if live else (0.55 if success else 0.4),
             perturbation=np.zeros((0, 5), int) if live else perturbation, trajectory=history, wall_time_s=0.01,
-            seed=0, threshold=0.5, already_live=live, verified=True if png else None)
+            seed=0, threshold=0.5, already_live=live, verified=True if png else None,
+            extra={"model_queries": int(history[-1, 0]) * model_calls_per_query} if model_calls_per_query > 1 else {})
         meta = faces.meta.iloc[i]
         rows.append(AttackRow(i, str(meta["source"]), "test", str(meta["attack_type"]), "pixel", attack, result, png))
     store.commit_job(job, "attack", settings, {"images": len(rows)}, attack_rows=rows)
     return job
 
 
-def metrics_record(acc: float, hter: float) -> dict:
-    entry = lambda v, t=0.5: {"value": v, "threshold": t, "source": "fixed 0.5"}  # noqa: E731
-    frame = {"accuracy": entry(acc), "precision": entry(acc), "recall": entry(acc), "hter_eer": entry(hter, 0.42),
+def metrics_record(acc: float, hter: float, *, hter_fixed: float | None = None, threshold: float = 0.42,
+                   half_width: float | None = None, test_images: int = 120) -> dict:
+    """A metrics.json record: rates at 0.5, HTER at the dev EER `threshold`; with `half_width`, every
+    entry carries a 95 % interval value +- half_width (as pad_report stores it), without it none (old runs)."""
+    def entry(value: float, t: float = 0.5, source: str = "fixed 0.5") -> dict:
+        out = {"value": value, "threshold": t, "source": source}
+        if half_width is not None:
+            out |= {"interval": [value - half_width, value + half_width], "interval_method": "wilson"}
+        return out
+
+    frame = {"accuracy": entry(acc), "precision": entry(acc), "recall": entry(acc),
+             "hter_eer": entry(hter, threshold, "EER on dev"),
+             "hter_fixed": entry(1 - acc if hter_fixed is None else hter_fixed),
+             "eer_test": entry(0.5 * hter, 0.77, "EER on test"),
              "apcer_fixed": entry(1 - acc), "bpcer_fixed": entry(1 - acc), "acer_fixed": entry(1 - acc)}
-    return {"threshold_source": "EER on dev", "metrics": {"frame": frame, "video": frame}}
+    counts = {"test": {"live": test_images // 2, "spoof": test_images - test_images // 2}}
+    return {"threshold_source": "EER on dev", "metrics": {"frame": frame, "video": frame},
+            "counts": {"frame": counts, "video": counts}}
 
 
 def make_run(run_dir: Path, *, synthetic: bool = False) -> Path:
@@ -126,7 +144,9 @@ def make_run(run_dir: Path, *, synthetic: bool = False) -> Path:
             store.record_failure(train_id, f"train {database} shift: <b>out of memory</b>")
             continue
         store.commit_job(train_id, "train", settings, {"model_dir": f"models/{augment}-{steps}"})
-        store.commit_job(eval_id, "evaluate", {**settings, "train_job": train_id}, {"metrics": metrics_record(acc, hter)})
+        half_width = 0.03 if steps == 10000 else None  # one evaluation with intervals, the others as old runs
+        store.commit_job(eval_id, "evaluate", {**settings, "train_job": train_id},
+                         {"metrics": metrics_record(acc, hter, half_width=half_width)})
     nineteen = {i: 3 + 9 * i for i in range(19)}  # ids 0-18 succeed, at generations 3 ... 165
     commit_attack(store, run_dir, faces, models[("none", 50000)], pixels=9, iterations=200, hits=nineteen)
     spread = dict(zip(range(2, 40), [0, 5, 20, 50, 120, 180, 199, 200, 201, 250, 390, 400] * 4, strict=False))
@@ -175,13 +195,16 @@ def test_table_reproduces_the_papers_recall_drop_arithmetic(tables):
     assert none["Recall before (%)"] == 100.0
     assert none["Recall after (%)"] == 81.0  # 19 of 100 spoof rows succeed
     assert none["Recall drop (%)"] == 19.0
-    assert none["ACC (%)"] == 100.0 and none["HTER (%)"] == 0.0
+    assert none["ACC @ 0.5 (%)"] == 100.0 and none["HTER @ 0.5 (%)"] == 0.0 and none["HTER @ dev EER thr. (%)"] == 0.0
     assert none["Spoofs attacked"] == 100
     assert none["Median queries to success"] == np.median([1 + POPULATION * (3 + 9 * i + 1) for i in range(19)])
     shown = table.display.set_index("DA used")
-    assert shown.loc["None DA", "Recall drop (%)"] == "19.00"
+    lo, hi = (100 * v for v in wilson_interval(81, 100))
+    assert shown.loc["None DA", "Recall after, 100 attacked spoofs (%)"] == f"81.00 [{lo:.1f}, {hi:.1f}]"
+    assert shown.loc["None DA", "Recall drop, 100 attacked spoofs (%)"].startswith("19.00")
+    assert shown.loc["None DA", "ACC @ 0.5 (%)"] == "100.00"  # an old run's record has no interval to show
     assert list(shown.index) == ["None DA", "Shift", "All"]  # the paper's order; shift planned, not run
-    assert shown.loc["Shift", "Recall after (%)"] == "—"
+    assert shown.loc["Shift", "Recall after, 100 attacked spoofs (%)"] == "—"
     assert shown.loc["Shift", "Paper recall drop (%)"] == "2.00"  # the published number beside ours
     assert shown.loc["All", "Paper recall drop (%)"] == "52.00"
     paper = table.paper.display.set_index("DA used")
@@ -226,7 +249,14 @@ def test_training_steps_table_and_published_table_8_shape(tables):
     assert list(table.values.columns) == ["Stage", "Metric", "10,000", "50,000"]
     by_metric = table.values.set_index("Metric")
     assert by_metric.at["Recall after (%)", "10,000"] == 70.0  # 30 of 100 succeed
-    assert by_metric.at["ACC (%)", "10,000"] == 95.0 and by_metric.at["HTER (%)", "10,000"] == 4.0
+    assert by_metric.at["ACC @ 0.5 (%)", "10,000"] == 95.0 and by_metric.at["HTER @ dev EER thr. (%)", "10,000"] == 4.0
+    assert by_metric.at["HTER @ 0.5 (%)", "10,000"] == pytest.approx(5.0)  # the paper's HTER, beside ACC at 0.5
+    shown = table.display.set_index("Metric")
+    assert shown.at["ACC @ 0.5 (%)", "10,000"] == "95.00 [92.0, 98.0]"
+    assert shown.at["HTER @ 0.5 (%)", "10,000"] == "5.00 [2.0, 8.0]"
+    assert shown.at["HTER @ dev EER thr. (%)", "10,000"] == "4.00 [1.0, 7.0]"
+    assert "Recall after, 100 attacked spoofs (%)" in shown.index  # the set recall is taken over, by name
+    assert "the same 100 spoof images" in table.caption and "paired across settings" in table.caption
     assert table.paper is None  # the paper has Tables 7-8 for CASIA and Replay-Attack only
 
 
@@ -235,9 +265,11 @@ def test_markdown_latex_and_csv(tmp_path, tables):
     assert latex_escape("a_b & 50% {x} #1 $ ~ ^ \\") == (r"a\_b \& 50\% \{x\} \#1 \$ \textasciitilde{} "
                                                         r"\textasciicircum{} \textbackslash{}")
     tex = to_latex(table)
-    assert r"None DA & 100.00 & 0.00" in tex and r"\begin{tabular}" in tex and "Recall drop (\\%)" in tex
+    assert r"None DA & 100.00 & 0.00" in tex and r"\begin{tabular}" in tex and "Recall drop, 100 attacked spoofs (\\%)" in tex
     markdown = to_markdown(table)
-    assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 | 81.00 | 81.00 | 19.00 | 19.00 |" in markdown  # ours, paper's
+    assert ("| DA used | ACC @ 0.5 (%) | HTER @ 0.5 (%) | Precision @ 0.5 (%) | Recall before, 100 attacked spoofs (%) "
+            "| Recall after, 100 attacked spoofs (%) | Paper recall after (%) |") in markdown
+    assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 [96.3, 100.0] | 81.00 [72.2, 87.5] | 81.00 | 19.00" in markdown
     assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 | 81.00 | 19.00 |" in markdown  # the published table
     paths = write_tables(list(tables.values()), tmp_path)
     assert {p.name for p in paths} >= {"augmentation-3dmad-pixel.csv", "tables.md", "tables.tex", "paper-table3.csv"}
@@ -266,5 +298,5 @@ def test_store_of_a_standalone_attack_groups_by_what_is_there(tmp_path):
     (table,) = build_tables(data)
     row = table.values.iloc[0]
     assert row["Recall after (%)"] == 75.0 and row["Recall drop (%)"] == 25.0
-    assert np.isnan(row["ACC (%)"]) and table.paper is None
+    assert np.isnan(row["ACC @ 0.5 (%)"]) and table.paper is None
     assert "without an evaluation" in table.caption

@@ -177,8 +177,7 @@ def _info(settings: PrepareSettings, detector: str, outcome: PoolOutcome, balanc
     return {
         "database": settings.database,
         "synthetic": synthetic,
-        **({"note": "SYNTHETIC sample database, generated from public photographs; not a real "
-                    "anti-spoofing database"} if synthetic else {}),
+        **(_sample_facts(root) if synthetic else {}),
         "root": str(root) if root else None,
         "settings": settings.model_dump(mode="json"),
         "detector": outcome.detector_info or {"name": detector},
@@ -279,6 +278,22 @@ def _sum_stats(extractions: Sequence[Extraction]) -> dict[str, int]:
         for key, value in extraction.stats.items():
             totals[key] = totals.get(key, 0) + int(value)
     return totals
+
+
+def _sample_facts(root: Path | None) -> dict[str, Any]:
+    """What faceset.json says of the SYNTHETIC sample database: that it is synthetic, and which simulated
+    recording site (domain) it comes from, read from the database's own manifest."""
+    import json
+
+    from .sample.build import MANIFEST
+
+    manifest: dict[str, Any] = {}
+    if root is not None and (Path(root) / MANIFEST).is_file():
+        manifest = json.loads((Path(root) / MANIFEST).read_text())
+    domain = str(manifest.get("domain", "a"))
+    return {"note": f"SYNTHETIC sample database (simulated recording site {domain}), generated from public "
+                    "photographs; not a real anti-spoofing database",
+            "sample_domain": domain, "sample_site": manifest.get("site")}
 
 
 def _notes(extractions: Sequence[Extraction]) -> list[dict[str, str]]:

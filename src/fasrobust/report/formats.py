@@ -62,8 +62,11 @@ def _latex_table(frame: pd.DataFrame, title: str, caption: str) -> str:
 
 
 def _is_text(value: object) -> bool:
-    text = str(value).replace(",", "").replace(".", "", 1).replace("-", "", 1)
-    return not (text.isdigit() or str(value) == MISSING)
+    """Words, not a number: a number with its interval ("81.00 [72.2, 88.1]") or its count ("(n=20)")
+    is still a number, right-aligned."""
+    number = str(value).split(" [")[0].split(" (n=")[0]
+    text = number.replace(",", "").replace(".", "", 1).replace("-", "", 1)
+    return not (text.isdigit() or number == MISSING)
 
 
 def write_tables(tables: Sequence[Table], directory: Path) -> list[Path]:

@@ -11,6 +11,9 @@ queries) comes from the stored queries: an image counts as fooled within budget 
 succeeded having spent at most the query budget b gives that attack. Attacks stop at their first success
 and are prefix-consistent per image seed, so this equals a separate attack with budget b: Fig. 4 and
 the equal-budget comparison cost no extra attack.
+
+A selection belongs to one defence stack and one training database: by default the undefended,
+same-database rows (the paper's tables and figures); the defence and cross-database tables ask for theirs.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..experiments.attack_stats import attack_stats
-from .data import RunData, queries_at_budget
+from ..experiments.spec import STANDARD_VARIANT
+from .data import METRIC_KEYS, NO_DEFENCE, RunData, queries_at_budget
 
 
 def recall_stats(rows: pd.DataFrame, budget: int | None = None, *, queries: float | None = None) -> dict[str, Any]:
@@ -63,6 +67,9 @@ class Selection:
     query_budget: int  # queries per image at `budget`
     steps: int | None
     alternatives: int  # other configurations of this attack present and not shown
+    defence: str | None = NO_DEFENCE  # the stack the rows were attacked behind (None: every stack)
+    cross_database: bool = False  # rows of models trained on another database (True) or on this one
+    variant: str | None = STANDARD_VARIANT  # the training variant of the rows' models (None: every one)
 
     def describe(self) -> str:
         return (f"{self.setting}, {self.pixels} pixel{'s' if self.pixels != 1 else ''}, {self.budget} "
@@ -75,10 +82,13 @@ class Selection:
         return ""
 
 
-def selections(data: RunData, rows: pd.DataFrame, database: str) -> list[Selection]:
+def selections(data: RunData, rows: pd.DataFrame, database: str, *, defence: str | None = NO_DEFENCE,
+               cross_database: bool = False, variant: str | None = STANDARD_VARIANT) -> list[Selection]:
     """The main configuration of each attack for `database`: the grid's largest pixel count and budget
-    and the training steps (x the database's steps_scale) when present, else the largest stored ones."""
-    rows = rows[rows["is_spoof"]]
+    and the training steps (x the database's steps_scale) when present, else the largest stored ones.
+    Over the rows of one stack (`defence`, None: all) of same- or cross-database models of one training
+    variant (None: all); the defaults are the paper's scope: undefended, standard training, own database."""
+    rows = rows[rows["is_spoof"] & _scope_mask(rows, defence, cross_database, variant)]
     out = []
     for attack, group in rows.groupby("attack", sort=True):
         pixels = _prefer(group["pixels"], data.grid_attack_values(attack, "pixels"))
@@ -97,14 +107,25 @@ def selections(data: RunData, rows: pd.DataFrame, database: str) -> list[Selecti
             steps = int(_prefer(steps_values, [max(1, round(s * scale)) for s in data.grid_values("steps")]))
         query_budget = int(queries_at_budget(group.iloc[:1], budget)[0]) if field else int(group["query_budget"].max())
         out.append(Selection(database, str(attack), key, str(group["setting"].iloc[0]), int(pixels), budget, ran,
-                             field, query_budget, steps, len(sizes) - 1))
+                             field, query_budget, steps, len(sizes) - 1, defence, cross_database, variant))
     return out
+
+
+def _scope_mask(rows: pd.DataFrame, defence: str | None, cross_database: bool, variant: str | None) -> pd.Series:
+    mask = pd.Series(True, index=rows.index)
+    if "defence" in rows.columns and defence is not None:
+        mask &= rows["defence"] == defence
+    if "variant" in rows.columns and variant is not None:
+        mask &= rows["variant"] == variant
+    if "train_database" in rows.columns:
+        mask &= rows["train_database"].notna() == cross_database
+    return mask
 
 
 def rows_for(rows: pd.DataFrame, sel: Selection, *, pixels: bool = True, steps: bool = True) -> pd.DataFrame:
     """The rows a selection covers (its attack configuration, run with at least `sel.budget`)."""
     mask = (rows["database"] == sel.database) & (rows["setting_key"] == sel.setting_key)
-    mask &= rows["budget"] >= sel.budget
+    mask &= (rows["budget"] >= sel.budget) & _scope_mask(rows, sel.defence, sel.cross_database, sel.variant)
     if pixels:
         mask &= rows["pixels"] == sel.pixels
     if steps and sel.steps is not None:
@@ -113,10 +134,21 @@ def rows_for(rows: pd.DataFrame, sel: Selection, *, pixels: bool = True, steps: 
 
 
 def model_metrics(rows: pd.DataFrame) -> dict[str, Any]:
-    """The evaluation metrics of the (one) model these rows attacked, NaN when it was not evaluated."""
-    keys = ("acc", "hter", "precision", "recall_eval", "apcer", "bpcer", "acer", "threshold_source")
+    """The evaluation metrics (with `<name>_ci` intervals) of the (one) system these rows attacked, NaN
+    when it was not evaluated."""
+    keys = [*(c for m in METRIC_KEYS for c in (m, f"{m}_ci")), "threshold_source", "eval_images",
+            "latency_ratio", "eer_threshold"]
     first = rows.iloc[0] if len(rows) else None
-    return {k: (first[k] if first is not None and k in rows.columns else np.nan) for k in keys}
+    missing = {k: ((np.nan, np.nan) if k.endswith("_ci") else np.nan) for k in keys}
+    return {k: (first[k] if first is not None and k in rows.columns else missing[k]) for k in keys}
+
+
+def image_sets(groups: Iterable[pd.DataFrame]) -> tuple[bool, list[int]]:
+    """Whether every group attacked the same spoof images (paired across the rows of a table: the same
+    FaceSet ids), and how many spoof images each group attacked."""
+    sets = [frozenset(zip(g.loc[g["is_spoof"], "database"], g.loc[g["is_spoof"], "image_id"], strict=True))
+            for g in groups]
+    return len(set(sets)) <= 1, [len(s) for s in sets]
 
 
 def _prefer(values: pd.Series, wanted: Sequence[Any]) -> Any:
