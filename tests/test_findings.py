@@ -175,3 +175,33 @@ def test_a_run_without_attacks_cannot_judge_anything(tmp_path):
     findings = judge_findings(load_run(tmp_path), resamples=RESAMPLES)
     assert [f.key for f in findings] == [k.value for k in FindingKey]
     assert all(f.verdict is Verdict.CANNOT_BE_JUDGED and "no undefended spoof image" in f.reason for f in findings)
+
+
+def commit_sparse_rs(store: ResultsStore, n: int, *, pixels: int, fooled_share: float) -> None:
+    """One Sparse-RS job (150 queries) on images 0..n-1 of the undefended standard model."""
+    attack = {"pixels": pixels, "queries": 150, "p_init": 0.3, "colours": "corners", "schedule_queries": 10000}
+    settings = {"database": "sample", "augment": "none", "steps": 1000, "train_seed": 0, "model": "fasnet",
+                "train_job": "train-none", "attack": "sparse-rs", **attack, "seed": 0, "target": "train-none",
+                "faceset": "fs", "split": "test", "shard": 0, "image_ids": list(range(n)), "labels": "spoof"}
+    rows = []
+    for i in range(n):
+        fooled = i < fooled_share * n
+        result = AttackResult(index=i, success=fooled, queries=20 if fooled else 150, query_budget=150,
+                              p_live_before=0.1, p_live_after=0.55 if fooled else 0.2,
+                              perturbation=np.zeros((0, 5), int), trajectory=np.array([[1, 0.9]]),
+                              wall_time_s=0.0, seed=0, threshold=0.5)
+        rows.append(AttackRow(i, f"spoof/v{i // 2}.avi", "test", "print", "sparse-rs", attack, result))
+    store.commit_job(job_id("attack", settings), "attack", settings, {"images": n}, attack_rows=rows)
+
+
+def test_a_finding_the_des_rows_cannot_judge_is_judged_on_the_attack_that_varied_its_axis(tmp_path):
+    """The study preset varies pixels with Sparse-RS and keeps one DE setting for its generations: finding 1
+    must come from Sparse-RS's rows, and say so, instead of "cannot be judged" from the DE's."""
+    def plant(store, n, effect):
+        commit(store, n, pixels=9, fooled_share=0.5)
+        for pixels, share in zip((1, 3, 9), (0.1, 0.4, 0.8), strict=True):
+            commit_sparse_rs(store, n, pixels=pixels, fooled_share=share)
+
+    finding = judged(tmp_path, plant, IMAGES, True)[FindingKey.PIXELS.value]
+    assert finding.verdict is Verdict.HOLDS and finding.details["attack"] == "sparse-rs"
+    assert finding.details["other_attacks"]["pixel"]["verdict"] == Verdict.CANNOT_BE_JUDGED.value

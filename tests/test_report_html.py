@@ -114,6 +114,8 @@ def test_page_has_tables_figures_gallery_and_what_is_missing(report, page):
     assert tags.options["outcome"] == ["already live", "failed", "success"]
     assert tags.options["augment"] == ["none", "all"]
     assert "Paper, Table 3: 3DMAD" in page and "SYNTHETIC" not in page
+    assert '<section id="findings"><h2>Findings of the paper, tested on this run</h2>' in page
+    assert "none: every model was attacked undefended" in page  # the summary says what the run did not do
     assert "attacks on 3dmad (shift, 50000 steps), 9 px, 200 iterations: 0 of 100 images attacked" in page
     assert "no extra attack" in page
     assert (out / "tables" / "tables.tex").is_file() and (out / "report.json").is_file()

@@ -6,7 +6,10 @@ results.sqlite -> report/). `build_report(run_dir)` is the entry point; `fasrobu
     summary.py   recall before/after/drop, curves over pixels and iteration budgets (from trajectories)
     tables.py    the paper's Tables 3-8 layout with extra columns and the published numbers beside ours
     formats.py   Markdown, CSV, LaTeX files
-    figures.py   Figs. 3-5 and a queries histogram
+    figures.py   saves the figures: figures_paper.py (Figs. 3-5, success, queries; undefended, own database,
+                 the settings each study asked for), figures_defences.py (recall drop against clean ACC)
+    figure_scope.py, figure_parts.py   which rows a figure draws; intervals and captions from those rows
+    findings_section.py   the paper's findings judged on this run (findings.py), safely, as HTML and JSON
     gallery.py   pictures of attacked faces
     html.py      index.html
 """
@@ -25,6 +28,7 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     Works on a partly finished run: it shows what is stored and lists what is missing."""
     from .data import load_run
     from .figures import build_figures
+    from .findings_section import judge_safely
     from .formats import write_tables
     from .gallery import gallery_cards
     from .html import render_page
@@ -38,13 +42,15 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     write_tables(tables, out / "tables")
     figures, skipped = build_figures(data, out / "figures")
     cards = gallery_cards(data, out)
-    page = render_page(data, tables, figures, skipped, cards, out)
+    findings = judge_safely(data)  # once, for the page and report.json; a failure is one line in both
+    page = render_page(data, tables, figures, skipped, cards, out, findings=findings)
     index = out / "index.html"
     write_bytes_atomic(index, page.encode("utf-8"))
     write_json_atomic(out / "report.json", {
         "run_dir": str(run_dir), "synthetic": data.synthetic, "attack_rows": len(data.attacks),
         "tables": [t.key for t in tables], "figures": [f.key for f in figures], "figures_skipped": skipped,
-        "gallery_cards": len(cards), "missing": data.missing})
+        "gallery_cards": len(cards), "missing": data.missing, "findings": list(findings.records),
+        "findings_error": findings.error})
     return index
 
 

@@ -134,10 +134,13 @@ def _per_attack(key: FindingKey, judge: Judge, data: RunData, rows: pd.DataFrame
         return _cannot(key, "no undefended spoof image was attacked in this run", "attack spoof images of an "
                        f"undefended model, >= {MIN_IMAGES} per setting")
     found = {attack: judge(data, rows[rows["attack"] == attack], resamples, seed) for attack in attacks}
-    main = found[attacks[0]]
+    # The paper's attack speaks for the finding when its rows can judge it; otherwise the first attack whose
+    # rows can (a study may vary pixels or models with Sparse-RS and keep the DE for its own generations).
+    chosen = next((a for a in attacks if found[a].verdict is not Verdict.CANNOT_BE_JUDGED), attacks[0])
+    main = found[chosen]
     others = {a: {"verdict": f.verdict.value, "estimate": f.estimate, "interval": f.interval, "reason": f.reason}
-              for a, f in found.items() if a != attacks[0]}
-    return Finding(**{**main.__dict__, "details": {**main.details, "attack": attacks[0], "other_attacks": others}})
+              for a, f in found.items() if a != chosen}
+    return Finding(**{**main.__dict__, "details": {**main.details, "attack": chosen, "other_attacks": others}})
 
 
 def _cannot(key: FindingKey, reason: str, decide: str, *, unit: str = "", n_images: int = 0,

@@ -27,7 +27,8 @@ from .columns import augment_rank
 from .data import RunData
 
 GALLERY_DIR = "gallery"
-PER_GROUP = 12  # cards per (database, augmentation, steps, attack configuration, pixels, budget)
+PER_GROUP = 12  # cards per (database, augmentation, steps, defence stack, attack configuration, pixels, budget)
+NO_DEFENCE = "none"
 LIMIT = 400  # cards in all
 
 
@@ -66,7 +67,8 @@ def _chosen(rows: pd.DataFrame, per_group: int, limit: int) -> pd.DataFrame:
         return rows
     order = [0 if s and not a else 2 if a else 1 for s, a in zip(rows["success"], rows["already_live"], strict=True)]
     rows = rows.assign(_order=order, _rank=rows["augment"].map(augment_rank))
-    keys = ["database", "_rank", "augment", "steps", "attack", "setting", "pixels", "budget"]
+    keys = ["database", "_rank", "augment", "steps", *(["defence"] if "defence" in rows.columns else []), "attack",
+            "setting", "pixels", "budget"]
     rows = rows.sort_values(["_order", "queries", "p_live_after"], ascending=[True, True, False], kind="stable")
     rows = rows.assign(_turn=rows.groupby([*keys, "_order"], dropna=False).cumcount())
     rows = rows.sort_values([*keys, "_turn", "_order"], kind="stable", na_position="first")
@@ -127,7 +129,8 @@ def _facts(row: Any) -> dict[str, Any]:
             "queries": int(row.queries), "query_budget": int(row.query_budget), "attack_type": row.attack_type,
             "source": row.source, "image_id": int(row.image_id),
             "verified": None if pd.isna(row.verified) else bool(row.verified),
-            "note": row.note if isinstance(row.note, str) else ""}
+            "note": row.note if isinstance(row.note, str) else "",
+            "defence": str(getattr(row, "defence", None) or NO_DEFENCE)}
 
 
 def _relative(path: Path, out: Path) -> str:

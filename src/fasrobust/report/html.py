@@ -1,5 +1,6 @@
-"""index.html: the run summary, what is missing, the tables with the paper's numbers beside ours, the
-figures and the adversarial gallery (filterable by database, augmentation, pixels and outcome).
+"""index.html: the run summary, the paper's findings tested on this run, what is missing, the tables with
+the paper's numbers beside ours, the figures and the adversarial gallery (filterable by database,
+augmentation, pixels and outcome).
 
 Report stage, last step: RunData + tables + figures + gallery cards -> one self-contained page (inline
 CSS and a few lines of plain JS, no CDN, so it works offline). Every string that comes from the run
@@ -22,7 +23,9 @@ import pandas as pd
 from .. import __version__
 from .columns import augment_label, augment_rank
 from .data import RunData
+from .figure_scope import UNDEFENDED, stack_label, with_defences
 from .figures import Figure
+from .findings_section import JudgedFindings, findings_html, judge_safely
 from .gallery import Card
 from .paper_numbers import citation
 from .tables import Table
@@ -33,10 +36,13 @@ def esc(value: object) -> str:
 
 
 def render_page(data: RunData, tables: Sequence[Table], figures: Sequence[Figure], skipped: Sequence[str],
-                cards: Sequence[Card], out: Path) -> str:
+                cards: Sequence[Card], out: Path, *, findings: JudgedFindings | None = None) -> str:
+    """index.html's text; `findings` judged here when not given (build_report judges once for the page and
+    report.json)."""
     template = (resources.files(__package__) / "templates" / "report.html").read_text(encoding="utf-8")
-    body = "\n".join([_synthetic_banner(data), _summary(data, cards), _missing(data, skipped),
-                      _tables(tables, out), _figures(figures, out), _gallery(cards)])
+    findings = findings if findings is not None else judge_safely(data)
+    body = "\n".join([_synthetic_banner(data), _summary(data, cards), findings_html(findings),
+                      _missing(data, skipped), _tables(tables, out), _figures(figures, out), _gallery(cards)])
     subtitle = str(data.spec.get("description") or "").strip() or f"results of {data.run_dir}"
     marks = {"title": esc(f"fasrobust report: {data.name}"), "subtitle": esc(subtitle), "body": body,
              "footer": _footer(data)}
@@ -61,7 +67,8 @@ def _summary(data: RunData, cards: Sequence[Card]) -> str:
     facts = [("Run directory", esc(data.run_dir)), ("Experiment", esc(data.name)),
              ("Databases", _database_list(data)),
              ("Jobs finished", esc(", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")),
-             ("Models", esc(f"{len(data.models)} ({int(data.models['evaluated'].sum()) if len(data.models) else 0} "
+             ("Models", esc(f"{len(data.models)} model x test database x defence stack "
+                            f"({int(data.models['evaluated'].sum()) if len(data.models) else 0} "
                             "evaluated)")),
              ("Attacked images", esc(f"{len(attacks):,} ({len(spoof):,} spoof), "
                                      f"{int(spoof['success'].sum()) if len(spoof) else 0:,} called live after "
@@ -70,12 +77,52 @@ def _summary(data: RunData, cards: Sequence[Card]) -> str:
              ("Queries", esc(f"{int(attacks['queries'].sum()) if len(attacks) else 0:,}")),
              ("Failures recorded", esc(str(len(data.failures)))),
              ("Gallery", esc(f"{len(cards)} cards (capped per setting)")),
-             ("Threshold", "fixed 0.5 for calls, ACC, precision, recall and attack success (a face is called "
-                           "live iff P(live) &ge; 0.5); HTER at the EER threshold of the evaluation")]
+             ("Thresholds", _thresholds(data)),
+             ("Defences", esc(_defences(data))),
+             ("Cross-database", esc(_cross_database(data)))]
     items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     return (f'<section id="summary"><h2>Summary</h2><dl class="facts">{items}</dl>'
             '<p class="caption">Every number and picture on this page is rendered from results.sqlite in the '
             "run directory; building the report re-runs nothing.</p></section>")
+
+
+def _thresholds(data: RunData) -> str:
+    """Both thresholds in use, with the EER thresholds the evaluations measured and where they were chosen."""
+    chosen = sorted({f"{entry['threshold']:.3g} ({record.get('threshold_source') or 'source unknown'})"
+                     for record in _evaluations(data)
+                     if isinstance((entry := _frame(record).get("hter_eer") or {}).get("threshold"), int | float)})
+    eer = ", ".join(chosen) if chosen else "none stored"
+    return esc("0.5 for the paper's columns: calls, ACC, precision, recall, HTER at 0.5, APCER/BPCER/ACER and attack "
+               "success (a face is called live iff P(live) >= 0.5); the EER threshold chosen on the dev split (of "
+               "the training database, for a cross-database row) for the field's HTER column only: " + eer)
+
+
+def _evaluations(data: RunData) -> list[dict]:
+    return [(row.result or {}).get("metrics") or {} for row in data.jobs.itertuples() if row.kind == "evaluate"]
+
+
+def _frame(record: dict) -> dict:
+    return (record.get("metrics") or {}).get("frame") or {}
+
+
+def _defences(data: RunData) -> str:
+    attacked = set(with_defences(data)["defence"]) if len(data.attacks) else set()
+    evaluated = {stack_label(row.settings.get("defences")) for row in data.jobs.itertuples() if row.kind == "evaluate"}
+    stacks = sorted((attacked | evaluated) - {UNDEFENDED})
+    return ("; ".join(stacks) + " (and undefended)") if stacks else "none: every model was attacked undefended"
+
+
+def _cross_database(data: RunData) -> str:
+    pairs = set()
+    if len(data.attacks):
+        rows = with_defences(data)
+        pairs |= {(t, d) for t, d in zip(rows["train_database"], rows["database"], strict=True)
+                  if isinstance(t, str) and t}  # NaN, None: the model's own database
+    pairs |= {(row.settings["train_database"], row.settings.get("database")) for row in data.jobs.itertuples()
+              if row.kind == "evaluate" and row.settings.get("train_database")
+              and row.settings["train_database"] != row.settings.get("database")}
+    shown = [f"trained on {t}, tested on {d}" for t, d in sorted(pairs, key=str)]
+    return "; ".join(shown) if shown else "none: every model was tested on its own database"
 
 
 def _database_list(data: RunData) -> str:
@@ -154,14 +201,17 @@ def _gallery(cards: Sequence[Card]) -> str:
     if not cards:
         return '<section id="gallery"><h2>Adversarial gallery</h2><p>No attacked image yet.</p></section>'
     filters = [("database", "database", None), ("augment", "augmentation", augment_label),
-               ("attack", "attack", None), ("pixels", "pixels", None), ("outcome", "outcome", None)]
+               ("defence", "defence", None), ("attack", "attack", None), ("pixels", "pixels", None),
+               ("outcome", "outcome", None)]
+    if len({c.facts["defence"] for c in cards}) < 2:  # an undefended run needs no defence filter
+        filters = [f for f in filters if f[0] != "defence"]
     controls = "".join(_select(key, label, [c.facts[key] for c in cards], show) for key, label, show in filters)
     body = "".join(_card(c) for c in cards)
     return ('<section id="gallery"><h2>Adversarial gallery</h2>'
             '<p class="caption">Each picture: the original face | the adversarial face | the changed pixels '
             "ringed on the dimmed original, enlarged with nearest-neighbour scaling. Attack succeeded = the "
             "spoof face is called live (P(live) &ge; 0.5) after the attack; successes were re-checked from the "
-            "saved PNG.</p>"
+            "saved PNG through the same pipeline, defences included.</p>"
             f'<div id="gallery-filters">{controls}<span id="gallery-count"></span></div>'
             f'<div class="cards">{body}</div></section>')
 
@@ -178,7 +228,7 @@ def _natural(text: str) -> tuple:
 
 def _card(card: Card) -> str:
     f = card.facts
-    data_attrs = " ".join(f'data-{k}="{esc(f[k])}"' for k in ("database", "augment", "attack", "pixels",
+    data_attrs = " ".join(f'data-{k}="{esc(f[k])}"' for k in ("database", "augment", "defence", "attack", "pixels",
                                                                  "outcome"))
     alt = f"image {f['image_id']}: original, adversarial, changed pixels"
     picture = (f'<img src="{esc(card.image)}" alt="{esc(alt)}">' if card.image
@@ -190,7 +240,7 @@ def _card(card: Card) -> str:
              esc(f"P(live) {f['p_live_before']:.3f} → {f['p_live_after']:.3f} · {f['queries']:,} of "
                  f"{f['query_budget']:,} queries"),
              esc(f"{f['database']} · {augment_label(f['augment'])} · {steps}{f['attack']} · {f['pixels']} px · "
-                 f"{f['budget']}"),
+                 f"{f['budget']}" + (f" · behind {f['defence']}" if f["defence"] != UNDEFENDED else "")),
              f'<span class="muted">{esc(f["attack_type"])} · {esc(f["source"])} · id {f["image_id"]}</span>']
     if f["note"]:
         lines.append(f'<span class="muted">{esc(f["note"])}</span>')
