@@ -4,14 +4,26 @@ A bad value becomes one line naming the file, the key and what was expected."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .errors import ConfigError
 
 S = TypeVar("S", bound="Settings")
+
+
+def _whole_number(value: Any) -> Any:
+    # pydantic's lax int takes True and 2.0; a pixel count, a budget or a filter size of True is a typo,
+    # 2.5 a mistake.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    return value
+
+
+#: An integer setting that refuses booleans and fractional floats (use inside Annotated with a Field).
+Whole = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class Settings(BaseModel):

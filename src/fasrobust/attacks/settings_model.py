@@ -11,23 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import abstractmethod
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import AttackError
-from ..settings import describe_validation_error
+from ..settings import Whole, describe_validation_error
 
-
-def _whole_number(value: Any) -> Any:
-    # pydantic's lax int takes True and 2.0; a pixel count or a budget of True is a typo, 2.5 a mistake.
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"must be a whole number, got {value!r}")
-    return value
-
-
-#: An integer setting that refuses booleans and fractional floats (use inside Annotated with a Field).
-Whole = Annotated[int, BeforeValidator(_whole_number)]
+__all__ = ["AttackSettings", "Whole"]
 
 
 class AttackSettings(BaseModel):

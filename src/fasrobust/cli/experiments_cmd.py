@@ -15,7 +15,8 @@ from .app import app
 @app.command("run")
 def run_command(
     spec_file: Path = typer.Argument(None, help="Experiment spec (YAML); or use --preset.", show_default=False),
-    preset: str = typer.Option(None, "--preset", "-p", help="A shipped spec: paper, paper-small, demo."),
+    preset: str = typer.Option(None, "--preset", "-p", help="A shipped spec: paper, paper-small, demo, defences "
+                               "(what helps, ~15 min), study (the five findings tested, ~1 h)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (created; a re-run resumes it)."),
     executor: str = typer.Option("inprocess", "--executor", "-e", help="inprocess or ray."),
     workers: int = typer.Option(None, "--workers", "-w", help="Worker processes (inprocess; 0 = in this "

@@ -19,7 +19,9 @@ def train_command(
     config: Path | None = typer.Option(None, "--config", help="Settings YAML; the options below override it."),
     model: str | None = typer.Option(None, "--model", help="Registered model name (default fasnet)."),
     augment: str | None = typer.Option(None, "--augment", help="none, shift, shear, zoom, rotation, "
-                                                                "channel_shift, flip or all."),
+                                                                "channel_shift, flip or all (the paper's eight); "
+                                                                "impulse (sparse impulse noise, a training-time "
+                                                                "defence) or SETTING+impulse."),
     steps: int | None = typer.Option(None, "--steps", help="Training steps (default 50000, the paper's)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Images per step (default 64)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 1e-3)."),

@@ -8,23 +8,15 @@ fields are `key=value`. A bad value is one ConfigError line naming the defence a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
+from ..settings import Whole
 
-
-def _whole_number(value: Any) -> Any:
-    # pydantic's lax int takes True and 2.0; a filter size of True is a typo, 2.5 a mistake.
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"must be a whole number, got {value!r}")
-    return value
-
-
-#: An integer setting that refuses booleans and fractional floats (use inside Annotated with a Field).
-Whole = Annotated[int, BeforeValidator(_whole_number)]
+__all__ = ["DefenceSettings", "Whole"]
 
 
 class DefenceSettings(BaseModel):
