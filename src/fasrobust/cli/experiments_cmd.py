@@ -73,6 +73,7 @@ def _finish(summary) -> None:
     for message in summary.failed.values():
         console.print(f"[red]failed:[/] {message.strip().splitlines()[-1]}")
     if summary.report is not None:
+        _print_findings(Path(summary.report).parent / "report.json")
         typer.echo(str(summary.report))
     if summary.bugs:
         print(next(iter(summary.bugs.values())), file=sys.stderr)  # the first bug's traceback
@@ -80,3 +81,19 @@ def _finish(summary) -> None:
     if summary.failed:
         console.print("fix the inputs named above and run the same command again: finished jobs are kept")
         raise typer.Exit(2)
+
+
+def _print_findings(report_json: Path) -> None:
+    """The paper's findings as the report judged them, one line each (the details are in the report)."""
+    import json
+
+    try:
+        findings = json.loads(report_json.read_text()).get("findings") or []
+    except (OSError, ValueError):
+        return
+    for number, finding in enumerate(findings, 1):
+        interval = finding.get("interval")
+        value = "" if finding.get("estimate") is None else f": {finding['estimate']:.2f}"
+        value += f" [{interval[0]:.2f}, {interval[1]:.2f}] {finding.get('unit', '')}" if interval else ""
+        why = f" ({finding['reason']})" if finding.get("reason") else ""
+        console.print(f"finding {number} ({finding['key']}): {finding['verdict']}{value}{why}", highlight=False)

@@ -25,7 +25,7 @@ from .store import AttackRow
 #: Where evaluations other than a model's own (another database, behind defences) are written.
 EVALUATIONS_DIR = "evaluations"
 #: Test images the latency of a defended model is timed on.
-LATENCY_IMAGES = 256
+LATENCY_IMAGES = 64
 
 
 @dataclass(frozen=True)
