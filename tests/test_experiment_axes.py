@@ -151,3 +151,43 @@ def test_defended_and_cross_database_run_end_to_end(facesets, tmp_path):
     assert {settings[j]["database"] for j in attacks["job_id"]} == {"a", "b"}
     successes = attacks[attacks["success"] & ~attacks["already_live"]]
     assert successes["verified"].all()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*may ignore its input")  # a 10-step tiny model: what is tested is the plumbing
+def test_a_cross_database_study_runs_end_to_end_on_two_tiny_sample_databases(tmp_path, monkeypatch):
+    """`fasrobust run` on two tiny SYNTHETIC sample databases from two simulated sites (domain a, and b
+    with another seed): each model is evaluated and attacked on both, the cross cells at the training
+    database's threshold, and the report carries the cross-database tables."""
+    monkeypatch.setenv("FASROBUST_CACHE", str(tmp_path / "cache"))
+    tiny = {"database": "sample", "frames_per_video": 2, "detector": "annotations", "size": 16}
+    data = {"name": "cross", "synthetic": True,
+            "databases": [{"name": "site-a", "prepare": {**tiny, "reader_options": {"subjects": 3, "frames": 2}}},
+                          {"name": "site-b", "prepare": {**tiny, "reader_options": {"subjects": 3, "frames": 2,
+                                                                                    "seed": 1, "domain": "b"}}}],
+            "model": {"model": "tiny-cnn"},
+            "training": {"batch_size": 8, "optimizer": "adam", "lr": 0.02, "eval_every": 0, "checkpoint_every": 0},
+            "grid": {"augment": ["none"], "steps": [10],
+                     "attacks": [{"name": "sparse-rs", "pixels": [3], "queries": [30]}]},
+            "studies": [{"name": "cross", "test_databases": ["site-a", "site-b"]}],
+            "images": {"limit": 4, "shard_size": 4},
+            "outputs": {"tables": ["augmentation"], "figures": []}}
+    spec = ExperimentSpec.build(data)
+    with create_executor(workers=0, threads=1) as executor:
+        summary = run(spec, tmp_path / "run", executor=executor)
+    assert summary.complete, summary.failed
+    with ResultsStore(tmp_path / "run" / "results.sqlite") as store:
+        jobs = store.jobs()
+    evaluations = jobs[jobs["kind"] == "evaluate"]
+    pairs = sorted((s.get("train_database", s["database"]), s["database"]) for s in evaluations["settings"])
+    assert pairs == [("site-a", "site-a"), ("site-a", "site-b"), ("site-b", "site-a"), ("site-b", "site-b")]
+    thresholds = {(s.get("train_database", s["database"]), s["database"]):
+                  r["metrics"]["metrics"]["frame"]["hter_eer"]["threshold"]
+                  for s, r in zip(evaluations["settings"], evaluations["result"], strict=True)}
+    assert thresholds[("site-a", "site-b")] == thresholds[("site-a", "site-a")]
+    assert thresholds[("site-b", "site-a")] == thresholds[("site-b", "site-b")]
+    attacked = {(s.get("train_database", s["database"]), s["database"])
+                for s in jobs[jobs["kind"] == "attack"]["settings"]}
+    assert attacked == set(pairs)
+    tables = sorted(p.name for p in (tmp_path / "run" / "report" / "tables").glob("cross-database*.md"))
+    assert tables and "SYNTHETIC" in (tmp_path / "run" / "report" / "tables" / tables[0]).read_text()
