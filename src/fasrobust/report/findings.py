@@ -136,7 +136,9 @@ def _per_attack(key: FindingKey, judge: Judge, data: RunData, rows: pd.DataFrame
     found = {attack: judge(data, rows[rows["attack"] == attack], resamples, seed) for attack in attacks}
     # The paper's attack speaks for the finding when its rows can judge it; otherwise the first attack whose
     # rows can (a study may vary pixels or models with Sparse-RS and keep the DE for its own generations).
-    chosen = next((a for a in attacks if found[a].verdict is not Verdict.CANNOT_BE_JUDGED), attacks[0])
+    # When none can, the first whose rows at least gave an estimate says more than one that never varied the axis.
+    chosen = (next((a for a in attacks if found[a].verdict is not Verdict.CANNOT_BE_JUDGED), None)
+              or next((a for a in attacks if found[a].estimate is not None), attacks[0]))
     main = found[chosen]
     others = {a: {"verdict": f.verdict.value, "estimate": f.estimate, "interval": f.interval, "reason": f.reason}
               for a, f in found.items() if a != chosen}
