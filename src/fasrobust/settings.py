@@ -26,6 +26,16 @@ def _whole_number(value: Any) -> Any:
 Whole = Annotated[int, BeforeValidator(_whole_number)]
 
 
+def fields_help(model: type[BaseModel]) -> dict[str, str]:
+    """Field name -> its description and default, for generated CLI help (attacks', defences' settings)."""
+    out = {}
+    for name, field in model.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = default.value if hasattr(default, "value") else default
+        out[name] = f"{field.description or name} (default {shown})"
+    return out
+
+
 class Settings(BaseModel):
     """Base for every settings model: unknown keys are errors, values are immutable."""
 

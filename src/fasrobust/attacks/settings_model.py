@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import AttackError
-from ..settings import Whole, describe_validation_error
+from ..settings import Whole, describe_validation_error, fields_help
 
 __all__ = ["AttackSettings", "Whole"]
 
@@ -71,9 +71,4 @@ class AttackSettings(BaseModel):
     @classmethod
     def fields_help(cls) -> dict[str, str]:
         """Field name -> its description and default, for generated CLI help."""
-        out = {}
-        for name, field in cls.model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            shown = default.value if hasattr(default, "value") else default
-            out[name] = f"{field.description or name} (default {shown})"
-        return out
+        return fields_help(cls)

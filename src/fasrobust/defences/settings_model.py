@@ -14,7 +14,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
-from ..settings import Whole
+from ..settings import Whole, fields_help
 
 __all__ = ["DefenceSettings", "Whole"]
 
@@ -57,12 +57,7 @@ class DefenceSettings(BaseModel):
     @classmethod
     def fields_help(cls) -> dict[str, str]:
         """Field name -> its description and default, for generated CLI help."""
-        out = {}
-        for name, field in cls.model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            shown = default.value if hasattr(default, "value") else default
-            out[name] = f"{field.description or name} (default {shown})"
-        return out
+        return fields_help(cls)
 
     @classmethod
     def _problem(cls, error: dict[str, Any]) -> str:
