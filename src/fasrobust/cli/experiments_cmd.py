@@ -49,8 +49,8 @@ def run_command(
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory."),
-    workers: int = typer.Option(None, "--workers", "-w", help="Worker processes. Default: one "
-                             "single-threaded worker per core, up to 4."),
+    workers: int = typer.Option(None, "--workers", "-w", help="Worker processes. Default: 0, every "
+                             "job in this process with every core (the demo trains one model)."),
 ) -> None:
     """The whole flow on the embedded SYNTHETIC sample database; prints the report's index.html."""
     from ..experiments.demo import run_demo

@@ -24,8 +24,10 @@ def train_command(
                                                                 "defence) or SETTING+impulse."),
     steps: int | None = typer.Option(None, "--steps", help="Training steps (default 50000, the paper's)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Images per step (default 64)."),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 1e-3)."),
-    optimizer: OptimizerName | None = typer.Option(None, "--optimizer", help="sgd (default) or adam."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default: 1e-4 for adam, 1e-3 for sgd)."),
+    optimizer: OptimizerName | None = typer.Option(None, "--optimizer", help="auto (default: adam from "
+                                                   "scratch, the paper's sgd on --imagenet-weights), sgd (the "
+                                                   "paper's, momentum 0.9) or adam; model.json records which."),
     freeze: FreezePolicy | None = typer.Option(None, "--freeze", help="Frozen conv layers (default: "
                                                "ftweights-7conv with ImageNet weights, none from scratch)."),
     imagenet_weights: Path | None = typer.Option(None, "--imagenet-weights", help="torchvision VGG16 "

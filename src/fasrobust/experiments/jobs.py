@@ -142,7 +142,7 @@ def train_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
     if task.device != "auto":
         data["device"] = task.device
     run = _path(task, task.inputs["model_dir"])
-    train(TrainSettings.build(data), _faceset(task), run)
+    train(TrainSettings.build(data), _faceset(task), run, run_root=task.run_dir)
     info = read_info(run)
     keep = ("model", "input_size", "freeze", "preprocessing", "steps", "seed", "imagenet_weights", "pretrained")
     return {"model_dir": task.inputs["model_dir"], "info": {k: info[k] for k in keep if k in info}}, []

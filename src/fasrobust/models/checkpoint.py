@@ -21,6 +21,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from ..errors import FasrobustError, ModelError
+from ..paths import resolve_recorded
 from ..provenance import bytes_sha256, versions, write_bytes_atomic, write_json_atomic
 from .preprocessing import PRESETS, Preprocessing, PreprocessingPreset
 from .registry import create_model, model_spec
@@ -127,11 +128,16 @@ def read_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
-
 def recorded_faceset(path: str | Path) -> Path | None:
-    """The FaceSet a checkpoint was trained on (model.json's training_data), if it is still on disk."""
-    recorded = (read_info(path).get("training_data") or {}).get("faceset")
-    return Path(recorded) if recorded and Path(recorded).is_dir() else None
+    """The FaceSet a checkpoint was trained on (model.json's training_data, relative to model.json or
+    absolute; see `fasrobust.paths`), if it is still on disk."""
+    _, info_path = _paths(Path(path))
+    recorded = (read_info(info_path).get("training_data") or {}).get("faceset")
+    if not recorded:
+        return None
+    found = resolve_recorded(recorded, base=info_path.parent)
+    return found if found.is_dir() else None
+
 
 def _describe(names, label: str) -> str:
     names = sorted(names)

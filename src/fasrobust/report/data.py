@@ -35,6 +35,7 @@ from ..errors import DataError, FasrobustError
 from ..experiments.spec import STANDARD_VARIANT
 from ..experiments.store import ResultsStore
 from ..labels import BONA_FIDE
+from ..paths import resolve_recorded
 from .columns import UNKNOWN
 
 STORE_FILE = "results.sqlite"
@@ -346,9 +347,10 @@ def _models(jobs: pd.DataFrame, run_dir: Path, databases: dict[str, DatabaseInfo
 
 def _standalone_model(run_dir: Path, databases: dict[str, DatabaseInfo]) -> dict[str, Any]:
     info = _read_json(run_dir / "model.json")
-    faceset = (info.get("training_data") or {}).get("faceset")
+    recorded = (info.get("training_data") or {}).get("faceset")
+    faceset = resolve_recorded(recorded, base=run_dir) if recorded else None
     database = None
-    if faceset and (Path(faceset) / "faceset.json").is_file():
+    if faceset and (faceset / "faceset.json").is_file():
         fs_info = _read_json(Path(faceset) / "faceset.json")
         database = fs_info.get("database")
         if database and database not in databases:

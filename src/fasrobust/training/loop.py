@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, FasrobustError
+from ..metrics import wilson_interval
 from ..models import save_checkpoint
 from ..models.checkpoint import check_state
 from ..progress import console, progress_bar
@@ -136,6 +137,9 @@ class TrainingRun:
                     since, tick = 0, time.perf_counter()
                 bar.update(task, completed=self.step, info=info)
         console.print(f"trained {s.steps} steps: {info} -> {self.run_dir}")
+        warning = chance_warning(self.last_eval, s)
+        if warning:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     def _adversarial_round(self) -> None:
         """Refresh the adversarial pool when a round is due; the model is in eval mode only meanwhile."""
@@ -189,8 +193,9 @@ class TrainingRun:
             total_loss += F.binary_cross_entropy_with_logits(logits, labels, reduction="sum").item()
             correct += int(((logits >= 0).float() == labels).sum().item())
         self.model.train()
+        live = float(data.labels.float().mean().item())
         result = {"step": self.step, "dev_loss": total_loss / len(data), "dev_accuracy": correct / len(data),
-                  "n": len(data)}
+                  "n": len(data), "majority_share": max(live, 1.0 - live)}
         self._log({"kind": "eval", **result})
         return result
 
@@ -201,6 +206,7 @@ class TrainingRun:
             self._diverged(f"weights became NaN or infinite by step {self.step}")
         info = {**self.record, "steps": self.step, "steps_planned": self.settings.steps,
                 "seed": self.settings.seed, "optimizer": self.settings.optimizer.value, "lr": self.settings.lr,
+                "chance_warning": chance_warning(self.last_eval, self.settings),
                 "augment": self.settings.augment, "last_eval": self.last_eval}
         if self.adversary is not None:
             info["adversarial"] = self.adversary.describe()
@@ -228,6 +234,20 @@ class TrainingRun:
     def _log(self, entry: dict[str, Any]) -> None:
         with open(self.run_dir / LOG_FILE, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
+
+
+def chance_warning(last_eval: dict[str, Any] | None, settings: TrainSettings) -> str | None:
+    """One line when the final dev accuracy is no better than always answering the larger class: the
+    lower end of its 95 % Wilson interval does not clear the majority share."""
+    if not last_eval or "majority_share" not in last_eval:
+        return None
+    n, accuracy, majority = int(last_eval["n"]), float(last_eval["dev_accuracy"]), float(last_eval["majority_share"])
+    low, high = wilson_interval(round(accuracy * n), n)
+    if low > majority:
+        return None
+    return (f"dev accuracy {accuracy:.3f} [{low:.3f}, {high:.3f}] after {last_eval['step']} steps is at chance (the "
+            f"larger class is {majority:.3f} of the dev split): the model has not learnt; train longer, or change "
+            f"--lr ({settings.lr:g}) or --optimizer ({settings.optimizer.value})")
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -23,6 +23,7 @@ from ..errors import ConfigError, DataError
 from ..labels import Label
 from ..models import PRESETS, PreprocessingPreset, create_model, load_imagenet_features
 from ..models.freeze import FreezePolicy
+from ..paths import record_path
 from ..progress import console
 from .adversarial import AdversarialPool
 from .augment import Augmenter, build_augmenter
@@ -36,9 +37,12 @@ __all__ = ["TrainSettings", "TrainingDiverged", "train"]
 SCRATCH = "none (trained from scratch)"
 
 
-def train(settings: TrainSettings, faceset: FaceSet, run_dir: str | Path) -> Path:
+def train(settings: TrainSettings, faceset: FaceSet, run_dir: str | Path, *, run_root: str | Path | None = None
+          ) -> Path:
     """Train (or resume training) on `faceset`'s train split; returns the run directory, which holds
-    model.safetensors + model.json, config.yaml, train_log.jsonl and the resume state."""
+    model.safetensors + model.json, config.yaml, train_log.jsonl and the resume state. `run_root` is the
+    experiment's run directory when the model is one of its models (default: `run_dir` itself): model.json
+    records the FaceSet relative to itself when the FaceSet lies inside that run, else absolute."""
     run_dir = Path(run_dir)
     train_set = faceset.split(settings.train_split)
     _check_feasible(settings, train_set)
@@ -53,7 +57,8 @@ def train(settings: TrainSettings, faceset: FaceSet, run_dir: str | Path) -> Pat
             torch.random.fork_rng(devices=forked):
         torch.manual_seed(int(seeds[0]))
         model, resolved, record = _build_model(settings, train_set.image_size)
-        record = {**record, "training_data": _data_record(faceset, train_set), "device": str(device),
+        data = _data_record(faceset, train_set, run_dir, Path(run_root) if run_root is not None else run_dir)
+        record = {**record, "training_data": data, "device": str(device),
                   "precision": precision.name, "augmentation": augment.describe()}
         adversary = _adversary(settings, train_set, record, device)
         run = TrainingRun(resolved, model.to(device), device=device, precision=precision, augment=augment,
@@ -117,15 +122,16 @@ def _build_model(settings: TrainSettings, image_size: int) -> tuple[nn.Module, T
     preprocessing = settings.preprocessing
     if preprocessing is PreprocessingChoice.AUTO:
         preprocessing = PreprocessingChoice.IMAGENET if imagenet else PreprocessingChoice.LUCENA
+    optimizer, lr, why = settings.resolved_optimizer(pretrained=bool(imagenet))
     resolved = settings.model_copy(update={
         "model_kwargs": {**settings.model_kwargs, "input_size": size}, "freeze": FreezePolicy(model.freeze),
-        "preprocessing": preprocessing})
-    return model, resolved, {"imagenet_weights": source,
+        "preprocessing": preprocessing, "optimizer": optimizer, "lr": lr})
+    return model, resolved, {"imagenet_weights": source, "optimizer_choice": why,
                              "preprocessing": PRESETS[PreprocessingPreset(preprocessing.value)]}
 
 
-def _data_record(faceset: FaceSet, train_set: FaceSet) -> dict[str, Any]:
+def _data_record(faceset: FaceSet, train_set: FaceSet, run_dir: Path, run_root: Path) -> dict[str, Any]:
     digest = hashlib.sha256(np.ascontiguousarray(train_set.images).data)
     digest.update(train_set.is_live.tobytes())
-    return {"faceset": str(faceset.root) if faceset.root else None, "train_sha256": digest.hexdigest(),
-            "counts": faceset.counts()}
+    where = record_path(faceset.root, base=run_dir, root=run_root) if faceset.root else None
+    return {"faceset": where, "train_sha256": digest.hexdigest(), "counts": faceset.counts()}
