@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from fasrobust.attacks import PixelAttack
+from fasrobust.attacks.pixel import PixelAttack
 from fasrobust.models import create_model
 from fasrobust.targets.base import Target
 from fasrobust.targets.torch_target import TorchTarget

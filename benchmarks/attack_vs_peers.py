@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fasrobust.attacks import PixelAttack
+from fasrobust.attacks.pixel import PixelAttack
 from fasrobust.models import create_model
 from fasrobust.targets.torch_target import TorchTarget
 

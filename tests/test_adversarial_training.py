@@ -11,22 +11,19 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from fasrobust.attacks import list_attacks
+from fasrobust.attacks import ATTACKS, list_attacks
 from fasrobust.errors import ConfigError
 from fasrobust.training.state import STATE_FILE
 from fasrobust.training.trainer import TrainSettings, train
 from test_trainer import TINY, log, make_faceset, weights
 
-#: A small budget per registered attack; a new attack must add one here to be tested.
-SMALL_BUDGETS = {
-    "pixel": {"pixels": 2, "population": 8, "iterations": 2},
-    "sparse-rs": {"pixels": 2, "queries": 12},
-}
+#: Each registered attack's declared smoke settings: a new attack is tested the moment it exists.
+SMALL_BUDGETS = {entry.name: entry.smoke for entry in ATTACKS.entries()}
 COMMON = {**TINY, "batch_size": 8, "eval_every": 0, "checkpoint_every": 0}
 
 
 def adversarial(attack: str, **schedule) -> dict:
-    return {"attack": attack, "settings": SMALL_BUDGETS[attack], "start": 2, "every": 3, "images": 6,
+    return {"attack": {"name": attack, "settings": SMALL_BUDGETS[attack]}, "start": 2, "every": 3, "images": 6,
             "mix": 0.5, **schedule}
 
 
@@ -36,11 +33,7 @@ def pool_and_rounds(run) -> tuple[torch.Tensor, list[dict]]:
         return handle.get_tensor("adversarial.pool"), meta["adversarial"]["rounds"]
 
 
-def test_every_registered_attack_has_a_small_budget_here():
-    assert set(SMALL_BUDGETS) == set(list_attacks())
-
-
-@pytest.mark.parametrize("attack", sorted(SMALL_BUDGETS))
+@pytest.mark.parametrize("attack", list_attacks())
 def test_adversarial_fine_tuning_resumes_bit_identically(tmp_path, attack):
     faceset = make_faceset(n=12)
     settings = {**COMMON, "augment": "all", "adversarial": adversarial(attack)}
@@ -56,7 +49,7 @@ def test_adversarial_fine_tuning_resumes_bit_identically(tmp_path, attack):
     assert [r["step"] for r in rounds_a] == [2, 5, 8]
     assert [e["step"] for e in log(resumed) if e["kind"] == "adversarial"] == [2, 5, 8]
     info = json.loads((resumed / "model.json").read_text())["adversarial"]
-    assert info["rounds"] == rounds_a and info["settings"]["attack"] == attack
+    assert info["rounds"] == rounds_a and info["settings"]["attack"]["name"] == attack
 
 
 def test_pool_holds_few_pixel_adversarials_of_the_training_spoofs(tmp_path):
@@ -81,9 +74,9 @@ def test_pool_holds_few_pixel_adversarials_of_the_training_spoofs(tmp_path):
 
 @pytest.mark.parametrize("schedule, message", [
     ({"attack": "nosuch"}, r"adversarial\.attack: .*unknown attack 'nosuch'"),
-    ({"attack": "sparse-rs", "settings": {"pixels": 0}}, r"adversarial\.settings\.pixels: .*greater than"),
-    ({"attack": "pixel", "settings": {"pixels": 0}}, r"adversarial\.settings\.pixels: .*greater than"),
-    ({"attack": "pixel", "settings": {"colour": "red"}}, r"adversarial\.settings\.colour: Extra inputs"),
+    ({"attack": {"name": "sparse-rs", "settings": {"pixels": 0}}}, r"adversarial\.attack: .*pixels: .*greater than"),
+    ({"attack": "pixel", "settings": {"pixels": 0}}, r"adversarial\.attack: .*'pixel': pixels: .*greater than"),
+    ({"attack": {"name": "pixel", "settings": {"colour": "red"}}}, r"adversarial\.attack: .*colour: Extra inputs"),
     ({"every": 0}, r"adversarial\.every: .*greater than 0"),
     ({"mix": 1.5}, r"adversarial\.mix: .*less than or equal to 1"),
 ])

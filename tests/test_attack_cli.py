@@ -126,7 +126,7 @@ def test_sparse_rs_attacks_stores_and_resumes_like_the_de(trained, capsys):
 
 def test_bad_targets_are_one_line_errors(trained, capsys, tmp_path):
     code, _, err = run_cli(capsys, "attack", tmp_path, "--faceset", trained / "faces")
-    assert code == 2 and "model.safetensors" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "model.json" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(capsys, "attack", trained / "run", "--onnx", tmp_path / "m.onnx")
     assert code == 2 and "exactly one target" in err
     code, _, err = run_cli(capsys, "attack", "--url", "http://127.0.0.1:9", "--faceset", trained / "faces")

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fasrobust.attacks import PixelAttack
+from fasrobust.attacks import AttackSpec
+from fasrobust.attacks.pixel import PixelAttack
 from fasrobust.attacks.verify import decode_png
 from fasrobust.data.faceset import META_COLUMNS, FaceSet
 from fasrobust.errors import AttackError, TargetError, TransientTargetError
@@ -77,6 +78,7 @@ def faceset(n: int = 12) -> FaceSet:
 
 
 ATTACK = PixelAttack(pixels=1, population=24, iterations=12)
+SPEC = AttackSpec.from_settings("pixel", ATTACK.config)
 
 
 def test_shard_rows_pngs_and_side_by_side(tmp_path):
@@ -96,8 +98,8 @@ def test_shard_rows_pngs_and_side_by_side(tmp_path):
         assert (png != original).any(axis=-1).sum() <= 1, "one pixel changed"
         side = decode_png((tmp_path / row.png.replace(".png", "_side.png")).read_bytes())
         assert side.shape[0] >= 192 and side.shape[1] > 3 * side.shape[0]
-    assert all(r.attack == "pixel" and r.settings["iterations"] == 12 and r.settings["population"] == 24
-               for r in rows)
+    assert all(r.attack.name == "pixel" and r.attack.settings["iterations"] == 12
+               and r.attack.settings["population"] == 24 for r in rows)
 
 
 def test_rows_do_not_depend_on_how_images_are_sharded(tmp_path):
@@ -123,7 +125,7 @@ def saved_faceset(tmp_path) -> FaceSet:
 
 def test_resume_after_a_failing_target_gives_the_rows_of_an_uninterrupted_run(tmp_path):
     faces = saved_faceset(tmp_path)
-    options = dict(attack=ATTACK, target_id="unit-model", seed=2,
+    options = dict(attack=SPEC, target_id="unit-model", seed=2,
                    selection=ImageSelection(split="test", shard_size=3, seed=2))
     clean = evaluate_attack(SecretPixel(), faces, run_dir=tmp_path / "clean", **options)
     assert clean.jobs_run == 3 and clean.jobs_failed == 0 and clean.images == 8  # shards of 3, 3, 2
@@ -149,7 +151,7 @@ def test_resume_after_a_failing_target_gives_the_rows_of_an_uninterrupted_run(tm
 
 def test_a_contract_error_stops_the_evaluation_with_its_line(tmp_path):
     faces = saved_faceset(tmp_path)
-    summary = evaluate_attack(WrongShapeAfter(limit=40), faces, run_dir=tmp_path / "run", attack=ATTACK,
+    summary = evaluate_attack(WrongShapeAfter(limit=40), faces, run_dir=tmp_path / "run", attack=SPEC,
                               target_id="broken", selection=ImageSelection(split="test", shard_size=3))
     (message, kind), = summary.failures.values()
     assert kind == "contract" and "answered 2 scores" in message
@@ -162,23 +164,24 @@ def test_a_target_that_fails_its_sanity_check_is_refused_before_any_shard(tmp_pa
             return torch.rand(len(images)) * 0.4
 
     with pytest.raises(TargetError, match="nondeterministic"):
-        evaluate_attack(Noisy(), saved_faceset(tmp_path), run_dir=tmp_path / "run", attack=ATTACK, target_id="n",
+        evaluate_attack(Noisy(), saved_faceset(tmp_path), run_dir=tmp_path / "run", attack=SPEC, target_id="n",
                         selection=ImageSelection(split="test"))
     assert not (tmp_path / "run" / "adversarial").exists()
 
 
 def test_job_plan_names_each_shard_by_its_settings():
     ids = [1, 2, 3, 4, 5]
-    plan = plan_attack_jobs(target_id="m", faceset_id="f", split="test", image_ids=ids, attack=ATTACK, seed=0,
-                            shard_size=2)
+    plan = plan_attack_jobs(target_id="m", faceset_id="f", split="test", labels="spoof", image_ids=ids, attack=SPEC,
+                            seed=0, shard_size=2)
     assert [j.image_ids for j in plan] == [(1, 2), (3, 4), (5,)]
-    again = plan_attack_jobs(target_id="m", faceset_id="f", split="test", image_ids=ids, attack=ATTACK, seed=0,
-                             shard_size=2)
+    again = plan_attack_jobs(target_id="m", faceset_id="f", split="test", labels="spoof", image_ids=ids, attack=SPEC,
+                             seed=0, shard_size=2)
     assert [j.job_id for j in plan] == [j.job_id for j in again]
-    other = plan_attack_jobs(target_id="m", faceset_id="f", split="test", image_ids=ids,
-                             attack=PixelAttack(pixels=2, population=24, iterations=12), seed=0, shard_size=2)
+    other = plan_attack_jobs(target_id="m", faceset_id="f", split="test", labels="spoof", image_ids=ids,
+                             attack=SPEC.with_settings(pixels=2), seed=0, shard_size=2)
     assert not {j.job_id for j in plan} & {j.job_id for j in other}
-    assert plan[0].settings["pixels"] == 1 and plan[0].settings["image_ids"] == [1, 2]
+    assert plan[0].settings["attack"] == {"name": "pixel", "settings": SPEC.settings}, "the attack, nested"
+    assert SPEC.settings["pixels"] == 1 and plan[0].settings["image_ids"] == [1, 2]
 
 
 def test_image_selection():

@@ -10,6 +10,7 @@ import pytest
 
 from attack_targets import SIZE, LiarTarget, MagentaTarget, UnfoolableTarget, grey_images
 from fasrobust.attacks import (
+    ATTACKS,
     AttackResult,
     apply_perturbation,
     attack_class,
@@ -19,12 +20,9 @@ from fasrobust.attacks import (
 )
 from fasrobust.attacks.verify import decode_png, encode_png
 
-#: Small settings per registered attack: enough budget to fool MagentaTarget on most images.
-SMALL = {
-    "pixel": dict(pixels=2, population=12, iterations=12),
-    "sparse-rs": dict(pixels=2, queries=120),
-}
-ATTACKS = list_attacks()
+#: Each registered attack's declared smoke settings: enough budget to fool MagentaTarget on most images.
+SMALL = {entry.name: entry.smoke for entry in ATTACKS.entries()}
+NAMES = list_attacks()
 
 
 def small(name: str, **kw):
@@ -37,11 +35,14 @@ def same(a: AttackResult, b: AttackResult) -> None:
     np.testing.assert_array_equal(a.trajectory, b.trajectory)
 
 
-def test_every_registered_attack_has_small_settings_here():
-    assert set(ATTACKS) == set(SMALL), "add small settings for each new attack to SMALL"
+@pytest.mark.parametrize("name", NAMES)
+def test_every_registered_attack_declares_a_description_and_valid_smoke_settings(name):
+    entry = ATTACKS.entry(name)
+    assert entry.description and entry.smoke, "declare them in register_attack(description=..., smoke=...)"
+    assert attack_class(name).Settings.parse(entry.smoke, attack=name).query_budget() <= 1_000
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_results_keep_the_contract(name):
     attack = small(name)
     images = grey_images(5, seed=1)
@@ -65,7 +66,7 @@ def test_results_keep_the_contract(name):
             assert r.verified and r.trajectory[-1, 1] <= 0.5
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_query_counts_are_exact_and_the_budget_is_never_exceeded(name):
     for target in (MagentaTarget(), UnfoolableTarget()):
         attack = small(name)
@@ -77,7 +78,7 @@ def test_query_counts_are_exact_and_the_budget_is_never_exceeded(name):
     assert all(not r.success and r.queries == attack.query_budget for r in results), "unfoolable: all spent"
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_the_same_seed_gives_the_same_result(name):
     images = grey_images(3, seed=5)
     first, again = (small(name).run(MagentaTarget(), images, seed=7) for _ in range(2))
@@ -88,7 +89,7 @@ def test_the_same_seed_gives_the_same_result(name):
                for a, b in zip(small(name).run(UnfoolableTarget(), images, seed=7), other, strict=True))
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_a_result_does_not_depend_on_the_batch(name):
     images = grey_images(5, seed=3)
     ids = [20, 21, 22, 23, 24]
@@ -101,10 +102,10 @@ def test_a_result_does_not_depend_on_the_batch(name):
             same(squeezed[i], alone)
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_a_smaller_budget_is_exactly_the_start_of_a_larger_one(name):
     settings = attack_class(name).Settings(**SMALL[name])
-    budget = settings.budget_value()
+    budget = getattr(settings, settings.budget_field)
     images = grey_images(6, seed=6)
     for make in (lambda: MagentaTarget(region=3), UnfoolableTarget):  # successes early, late, and none
         long = attack_class(name)(settings).run(make(), images, seed=3)
@@ -119,7 +120,7 @@ def test_a_smaller_budget_is_exactly_the_start_of_a_larger_one(name):
                 assert not s.success and s.queries == s.query_budget
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_every_success_is_reverified_from_its_png(name):
     images = grey_images(4, seed=1)
     honest = small(name).run(MagentaTarget(), images, seed=0)
@@ -136,7 +137,7 @@ def test_every_success_is_reverified_from_its_png(name):
             assert r.verified is False and r.extra["p_live_verified"] == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_an_image_already_called_live_costs_one_query(name):
     images = grey_images(3)
     images[1, 2, 3] = (250, 0, 250)
@@ -149,7 +150,7 @@ def test_an_image_already_called_live_costs_one_query(name):
     assert target.queries == 1 + sum(r.queries + r.extra["verification_queries"] for r in (results[0], results[2]))
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_the_targets_own_threshold_decides(name):
     images = grey_images(4, seed=2)
     images[0, 4, 4] = (255, 0, 255)  # P(live) 0.6 from the start: live at 0.5, not at 0.7

@@ -1,5 +1,7 @@
 """The CLI starts without the heavy stages: `import fasrobust.cli`, `fasrobust --help` and every
-command's --help leave torch, TensorFlow, matplotlib, Ray (and the stages built on them) unimported.
+command's --help leave torch, TensorFlow, matplotlib, Ray (and the stages built on them) unimported. The
+registries' packages (attacks, defences, target adapters, readers, detectors) are imported, light: help
+texts list what they register.
 Each `prepare --workers` process re-imports the CLI, so this is also what a worker pays before it
 crops a face. Checked in a fresh interpreter: this test process has imported torch long ago."""
 
@@ -9,11 +11,13 @@ import json
 import subprocess
 import sys
 
-# fasrobust.attacks is not heavy: importing it declares the attacks (their settings models, which the
-# attack command's options are generated from) and leaves torch and the engines unimported.
-HEAVY = ("torch", "tensorflow", "matplotlib", "ray", "onnx", "onnxruntime", "pandas", "cv2",
-         "fasrobust.models", "fasrobust.training", "fasrobust.attacks.de", "fasrobust.attacks.canvas",
-         "fasrobust.attacks.rng", "fasrobust.targets", "fasrobust.experiments", "fasrobust.report")
+# fasrobust.attacks and fasrobust.targets are not heavy: importing them declares the attacks and the target
+# adapters (the attack command's options and help are generated from them) and leaves torch, the engines and
+# every runtime unimported.
+HEAVY = ("torch", "tensorflow", "matplotlib", "ray", "onnx", "onnxruntime", "pandas", "cv2", "httpx",
+         "fasrobust.models.fasnet", "fasrobust.models.vgg", "fasrobust.models.checkpoint", "fasrobust.training",
+         "fasrobust.attacks.engines.de", "fasrobust.attacks.engines.canvas", "fasrobust.attacks.engines.rng",
+         "fasrobust.experiments", "fasrobust.report")
 
 # Prints one JSON line: {step: [heavy modules loaded after it]} for the import, then each --help in turn.
 _PROBE = """

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fasrobust.data.balance import TABLE1_CAPS, balance, check_subject_disjoint
+from fasrobust.data.balance import balance, check_subject_disjoint
 from fasrobust.data.crop import BorderMode, crop_face, square_box
 from fasrobust.data.records import Box
 from fasrobust.errors import DataError
+from fasrobust.paper import TABLE1_CAPS
 
 
 def test_square_box_is_centred_with_margin_on_each_side():

@@ -9,8 +9,8 @@ import torch
 from scipy.optimize import differential_evolution
 from scipy.stats import ks_2samp
 
-from fasrobust.attacks import rng
-from fasrobust.attacks.de import BatchedDE, DEConfig, Step, Strategy, _argsort_rows, minimize
+from fasrobust.attacks.engines import rng
+from fasrobust.attacks.engines.de import BatchedDE, DEConfig, Step, Strategy, _argsort_rows, minimize
 from fasrobust.errors import AttackError
 
 
@@ -146,9 +146,12 @@ def test_stop_at_ends_a_problem_early_and_refills_its_slot():
                                  dict(f=0.0), dict(f=2.5), dict(f=(0.9, 0.5)), dict(cr=1.5), dict(cr=-0.1),
                                  dict(strategy="rand2")])
 def test_bad_settings_are_one_line_attack_errors(bad):
+    """Validated once, by the attack's settings model that builds the engine's DEConfig."""
+    from fasrobust.attacks import attack_settings
+
     with pytest.raises(AttackError) as err:
-        DEConfig(**bad)
-    assert "\n" not in str(err.value)
+        attack_settings("pixel", bad)
+    assert "\n" not in str(err.value) and "attack 'pixel'" in str(err.value)
 
 
 def test_strategy_names_accept_scipy_spelling():

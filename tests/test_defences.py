@@ -13,7 +13,9 @@ import torch
 from attack_targets import MagentaTarget, grey_images
 from fasrobust.attacks import apply_perturbation, create_attack
 from fasrobust.defences import (
-    DefendedTarget,
+    DEFENCES as REGISTERED,
+)
+from fasrobust.defences import (
     Transform,
     build_defence,
     create_defence,
@@ -31,11 +33,8 @@ from fasrobust.errors import ConfigError
 from fasrobust.targets import PythonTarget, check_target
 from fasrobust.targets.base import Target
 
-#: Small settings per registered defence, in their text form.
-SMALL = {
-    "median": "median:3", "blur": "blur:1.0", "jpeg": "jpeg:75", "bits": "bits:4",
-    "smooth": "smooth:sigma=4,n=5", "squeeze": "squeeze:0.1", "eot": "eot:3",
-}
+#: Each registered defence's declared smoke settings, in their text form.
+SMALL = {e.name: parse_defence({"name": e.name, **e.smoke}).describe() for e in REGISTERED.entries()}
 DEFENCES = list_defences()
 
 
@@ -61,8 +60,10 @@ def constant(value: int, n: int = 2, size: int = 12) -> torch.Tensor:
     return torch.full((n, size, size, 3), value, dtype=torch.uint8)
 
 
-def test_every_registered_defence_has_small_settings_here():
-    assert set(DEFENCES) == set(SMALL), "add small settings for each new defence to SMALL"
+@pytest.mark.parametrize("name", DEFENCES)
+def test_every_registered_defence_declares_a_description_and_smoke_settings(name):
+    entry = REGISTERED.entry(name)
+    assert entry.description and name in SMALL, "declare them in register_defence(description=..., smoke=...)"
 
 
 # ----- each defence changes what it should, and nothing else ---------------------------------------------
@@ -113,7 +114,7 @@ def test_every_defence_answers_in_shape_and_deterministic_ones_repeat_themselves
         out = defence.transform(images)
         assert out.dtype == torch.uint8 and out.shape == images.shape
         assert torch.equal(out, defence.transform(images))
-    stack = ["smooth:sigma=4,n=5", SMALL[name]] if settings.attacker_side else [SMALL[name]]
+    stack = [SMALL[name]]
     target = defend(BrightnessTarget(), stack)
     first, second = target(images), target(images)
     assert first.shape == (5,) and first.dtype == torch.float32 and ((first >= 0) & (first <= 1)).all()
@@ -150,8 +151,7 @@ def test_the_squeezing_detector_calls_an_input_that_squeezing_moves_spoof():
     (["median:3", "jpeg:75"], 1),
     (["smooth:sigma=4,n=5"], 5),
     (["squeeze:0.1", "smooth:sigma=4,n=5"], 15),
-    (["smooth:sigma=4,n=5", "eot:3"], 15),
-    (["bits:5", "squeeze:0.1", "smooth:sigma=4,n=5", "eot:2"], 30),
+    (["bits:5", "squeeze:0.1", "smooth:sigma=4,n=2"], 6),
 ])
 def test_query_counts_through_stacked_defences_are_exact(stack, factor):
     inner = BrightnessTarget(max_batch=7)  # small chunks on every level of the stack
@@ -193,20 +193,29 @@ def test_an_attack_on_a_deterministic_stack_reports_only_successes_the_pipeline_
 
 
 @pytest.mark.parametrize(("attack", "settings"), ATTACKS, ids=[a for a, _ in ATTACKS])
-def test_an_attack_on_the_eot_view_is_verified_on_the_deployed_pipeline(attack, settings):
+def test_an_attack_with_eot_averages_the_randomized_pipeline_and_verifies_on_one_answer(attack, settings):
     inner = BrightnessTarget(level=128.6)
-    view = defend(inner, ["smooth:sigma=4,n=5", "eot:3"])
-    deployed = view.deployed
-    assert isinstance(deployed, DefendedTarget) and deployed is view.inner and deployed.deployed is deployed
-    results = create_attack(attack, **settings).run(view, grey_images(4, seed=3), seed=0)
+    deployed = defend(inner, ["smooth:sigma=4,n=5"])
+    results = create_attack(attack, **settings, eot=3).run(deployed, grey_images(4, seed=3), seed=0)
     assert any(r.success for r in results)
     checks = sum(r.extra["verification_queries"] for r in results)
     for r in results:
         assert r.verified if r.success else r.verified in (None, False)
         assert r.extra["model_queries"] == r.queries * 15
-    # The attack's queries went to the view; each re-check was one query of the deployed pipeline.
-    assert view.queries == sum(r.queries for r in results)
-    assert deployed.queries == 3 * view.queries + checks and inner.queries == 5 * deployed.queries
+    # Each attack query was 3 answers of the deployed pipeline; each re-check one.
+    assert deployed.queries == 3 * sum(r.queries for r in results) + checks
+    assert inner.queries == 5 * deployed.queries
+
+
+def test_eot_is_chosen_for_a_randomized_pipeline_when_the_attack_does_not_say():
+    from fasrobust.attacks.eot import AUTO_DRAWS
+
+    smoothed = defend(BrightnessTarget(level=128.6), ["smooth:sigma=4,n=2"])
+    (result,) = create_attack("sparse-rs", pixels=3, queries=5).run(smoothed, grey_images(1, seed=3), seed=0)
+    assert result.extra["model_queries"] == result.queries * 2 * AUTO_DRAWS
+    plain = defend(BrightnessTarget(level=128.6), ["median:3"])
+    (result,) = create_attack("sparse-rs", pixels=3, queries=5).run(plain, grey_images(1, seed=3), seed=0)
+    assert "model_queries" not in result.extra, "a deterministic pipeline is asked once per query"
 
 
 def test_a_defence_works_in_front_of_a_python_callable_in_the_listed_order():
@@ -258,10 +267,9 @@ def test_bad_settings_are_one_line_naming_the_key(given, key):
     assert "\n" not in str(err.value) and key in str(err.value)
 
 
-def test_eot_must_come_last():
-    with pytest.raises(ConfigError, match="eot must be the last") as err:
-        parse_stack(["eot:4", "smooth:sigma=4"])
-    assert "\n" not in str(err.value)
-    view = defend(BrightnessTarget(), ["smooth:sigma=4", "eot:2"])
-    with pytest.raises(ConfigError, match="eot must be the last"):
-        DefendedTarget(view, "median:3")
+@pytest.mark.parametrize("stack", [["smooth:sigma=4", "eot:2"], [{"name": "eot", "draws": 4}]])
+def test_eot_in_a_stack_is_refused_with_where_it_went(stack):
+    """A stack is only what is deployed: eot is the attack's option now, and the line says so."""
+    with pytest.raises(ConfigError, match="eot is an attack option now") as err:
+        parse_stack(stack)
+    assert "\n" not in str(err.value) and "--eot" in str(err.value)

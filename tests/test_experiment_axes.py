@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fasrobust.attacks.eot import AUTO_DRAWS
 from fasrobust.errors import ConfigError
 from fasrobust.experiments.executors import create_executor
 from fasrobust.experiments.plan import JobKind, make_plan
 from fasrobust.experiments.runner import run
 from fasrobust.experiments.spec import ExperimentSpec
 from fasrobust.experiments.store import ResultsStore
+from fasrobust.report import build_report
 from test_runner import spec_data, tiny_faceset
 
 
@@ -49,21 +51,24 @@ def _ids(plan, kind: JobKind) -> set[str]:
     return {j.id for j in plan.jobs.values() if j.kind is kind}
 
 
-def test_defence_axis_plans_one_evaluation_per_deployed_stack_and_keeps_undefended_ids(facesets):
+def test_defence_axis_plans_one_evaluation_per_deployed_stack_and_eot_for_randomized_ones(facesets):
     plain = make_plan(ExperimentSpec.build(_spec(facesets[0])))
     data = _spec(facesets[0])
-    data["grid"]["defences"] = [[], ["median:3"], ["smooth:sigma=4,n=3", "eot:2"]]
+    data["grid"]["defences"] = [[], ["median:3"], ["smooth:sigma=4,n=3"]]
     defended = make_plan(ExperimentSpec.build(data))
     assert _ids(plain, JobKind.TRAIN) == _ids(defended, JobKind.TRAIN)
     assert _ids(plain, JobKind.EVALUATE) < _ids(defended, JobKind.EVALUATE)
     stacks = [j.settings.get("defences") for j in defended.jobs.values() if j.kind is JobKind.EVALUATE]
-    # The attacker's eot is never deployed: the smoothing stack is evaluated as shipped.
     assert sorted(json.dumps(s) for s in stacks) == sorted(json.dumps(s) for s in (
         None, [{"name": "median", "size": 3}], [{"name": "smooth", "sigma": 4.0, "n": 3, "vote": "mean", "seed": 0}]))
     assert len(defended.groups) == 3 * len(plain.groups)
     assert {g.key for g in plain.groups} <= {g.key for g in defended.groups}
-    eot = [g for g in defended.groups if g.settings.get("defences", [{}])[-1].get("name") == "eot"]
-    assert len(eot) == 1 and eot[0].settings["defences"][-1] == {"name": "eot", "draws": 2}
+    # An attack that leaves eot unset averages a randomized pipeline's answers, and asks a deterministic one once.
+    draws = {tuple(d["name"] for d in g.defences): g.attack.settings["eot"] for g in defended.groups}
+    assert draws == {(): 1, ("median",): 1, ("smooth",): AUTO_DRAWS}
+    data["grid"]["attacks"][0]["eot"] = [2]  # ... and what it is told, everywhere
+    told = make_plan(ExperimentSpec.build(data))
+    assert {g.attack.settings["eot"] for g in told.groups} == {2}
 
 
 def test_cross_database_study_evaluates_on_the_test_database_with_the_training_threshold(facesets):
@@ -78,7 +83,7 @@ def test_cross_database_study_evaluates_on_the_test_database_with_the_training_t
     assert cross.inputs["threshold_faceset"] == str(facesets[0].resolve())
     assert cross.inputs["faceset"] == str(facesets[1].resolve())
     groups = {g.database: g for g in plan.groups}
-    assert groups["b"].settings["train_database"] == "a" and "train_database" not in groups["a"].settings
+    assert groups["b"].model.identity["train_database"] == "a" and "train_database" not in groups["a"].model.identity
     assert groups["b"].inputs["faceset"] == str(facesets[1].resolve())
 
 
@@ -94,7 +99,7 @@ def test_a_study_with_its_own_image_selection_gets_groups_of_its_own(facesets):
 @pytest.mark.parametrize(("change", "key"), [
     ({"grid": {"defences": [[], ["meadian:3"]]}}, "grid.defences.1"),
     ({"grid": {"defences": [[], ["jpeg:0"]]}}, "grid.defences.1"),
-    ({"grid": {"defences": [["eot:2", "median:3"]]}}, "grid.defences.0"),
+    ({"grid": {"defences": [["median:3", "eot:2"]]}}, "grid.defences.0"),
     ({"studies": [{"name": "x", "test_databases": ["nowhere"]}]}, "studies.0.test_databases"),
     ({"studies": [{"name": "x", "variant": ["nosuch"]}]}, "studies.0.variant"),
     ({"variants": [{"name": "v", "training": {"lr": -1}}]}, "variants.0.training"),
@@ -130,8 +135,8 @@ def test_defended_and_cross_database_run_end_to_end(facesets, tmp_path):
                        {"name": "defended", "databases": ["a"]}]
     spec = ExperimentSpec.build(data)
     with create_executor(workers=0, threads=1) as executor:
-        summary = run(spec, tmp_path / "run", executor=executor, report=False)
-    assert summary.complete, summary.failed
+        summary = run(spec, tmp_path / "run", executor=executor)
+    assert not summary.failed and not summary.blocked, summary.failed
     with ResultsStore(tmp_path / "run" / "results.sqlite") as store:
         jobs, attacks = store.jobs(), store.attacks()
     evaluations = jobs[jobs["kind"] == "evaluate"]
@@ -148,7 +153,7 @@ def test_defended_and_cross_database_run_end_to_end(facesets, tmp_path):
     settings = {j: s for j, s in zip(jobs["job_id"], jobs["settings"], strict=True)}
     stacks = {json.dumps(settings[j].get("defences", [])) for j in attacks["job_id"]}
     assert stacks == {"[]", json.dumps([{"name": "median", "size": 3}])}
-    assert {settings[j]["database"] for j in attacks["job_id"]} == {"a", "b"}
+    assert {settings[j]["system"]["database"] for j in attacks["job_id"]} == {"a", "b"}
     successes = attacks[attacks["success"] & ~attacks["already_live"]]
     assert successes["verified"].all()
 
@@ -175,7 +180,8 @@ def test_a_cross_database_study_runs_end_to_end_on_two_tiny_sample_databases(tmp
     spec = ExperimentSpec.build(data)
     with create_executor(workers=0, threads=1) as executor:
         summary = run(spec, tmp_path / "run", executor=executor)
-    assert summary.complete, summary.failed
+    assert not summary.failed and not summary.blocked, summary.failed
+    build_report(tmp_path / "run")
     with ResultsStore(tmp_path / "run" / "results.sqlite") as store:
         jobs = store.jobs()
     evaluations = jobs[jobs["kind"] == "evaluate"]
@@ -186,7 +192,7 @@ def test_a_cross_database_study_runs_end_to_end_on_two_tiny_sample_databases(tmp
                   for s, r in zip(evaluations["settings"], evaluations["result"], strict=True)}
     assert thresholds[("site-a", "site-b")] == thresholds[("site-a", "site-a")]
     assert thresholds[("site-b", "site-a")] == thresholds[("site-b", "site-b")]
-    attacked = {(s.get("train_database", s["database"]), s["database"])
+    attacked = {(s["system"].get("train_database", s["system"]["database"]), s["system"]["database"])
                 for s in jobs[jobs["kind"] == "attack"]["settings"]}
     assert attacked == set(pairs)
     tables = sorted(p.name for p in (tmp_path / "run" / "report" / "tables").glob("cross-database*.md"))

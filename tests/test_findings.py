@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fasrobust.attacks import AttackSpec
 from fasrobust.attacks.result import AttackResult
 from fasrobust.experiments.store import AttackRow, ResultsStore, job_id
-from fasrobust.report.data import load_run
+from fasrobust.paper import published
 from fasrobust.report.findings import MIN_IMAGES, FindingKey, Verdict, judge_findings
-from fasrobust.report.paper_numbers import published
+from fasrobust.report.results import load_results as load_run
 
 POPULATION = 8
 IMAGES = 60  # 30 videos of 2 frames: enough for a 5-point margin
@@ -29,12 +30,14 @@ def commit(store: ResultsStore, n: int, *, fooled_share: float = 0.0, augment: s
     """One attack job on images 0..n-1 (the same ids under every setting: paired). Image i is fooled iff
     i < fooled_share * n, at generation `hit_generation(i)`; the others keep `trajectory(i)` (queries,
     best spoof confidence) or a flat one. `job`: more job settings (defences, train_database)."""
-    attack = {"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0, "strategy": "rand1",
-              "iterations": iterations}
+    attack = AttackSpec(name="pixel", settings={"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0,
+                                                "strategy": "rand1", "iterations": iterations, "eot": 1})
     train = f"train-{augment}-{steps}-{json.dumps(job, sort_keys=True)}"
-    settings = {**job, "database": database, "augment": augment, "steps": steps, "train_seed": 0, "model": "fasnet",
-                "train_job": train, "attack": "pixel", **attack, "seed": 0, "target": train, "faceset": "fs",
-                "split": "test", "shard": 0, "image_ids": list(range(n)), "labels": "spoof"}
+    system = {"database": database, "augment": augment, "steps": steps, "train_seed": 0, "model": "fasnet",
+              "train_job": train, **{k: v for k, v in job.items() if k != "defences"}}
+    settings = {"system": system, "attack": attack.as_json(), "seed": 0, "target": train, "faceset": "fs",
+                "split": "test", "shard": 0, "image_ids": list(range(n)), "labels": "spoof",
+                **({"defences": job["defences"]} if job.get("defences") else {})}
     budget = 1 + POPULATION * (iterations + 1)
     rows = []
     for i in range(n):
@@ -48,7 +51,7 @@ def commit(store: ResultsStore, n: int, *, fooled_share: float = 0.0, augment: s
         result = AttackResult(index=i, success=fooled, queries=spent, query_budget=budget, p_live_before=0.1,
                               p_live_after=0.55 if fooled else 0.2, perturbation=np.zeros((0, 5), int),
                               trajectory=history, wall_time_s=0.0, seed=0, threshold=0.5)
-        rows.append(AttackRow(i, f"spoof/v{i // 2}.avi", "test", "print", "pixel", attack, result))
+        rows.append(AttackRow(i, f"spoof/v{i // 2}.avi", "test", "print", attack, result))
     store.commit_job(job_id("attack", settings), "attack", settings, {"images": n}, attack_rows=rows)
 
 
@@ -119,10 +122,10 @@ def test_planted_effects_give_their_verdict(tmp_path, key, case):
 def test_an_axis_the_study_did_not_vary_cannot_be_judged_and_says_which_study_would(tmp_path):
     findings = judged(tmp_path, lambda store, n, effect: commit(store, n, fooled_share=0.5), IMAGES, True)
     for key, words in (("pixels", "one pixel count (3)"), ("steps", "one step count (1,000)"),
-                       ("augmentation", "no model without augmentation was attacked beside one")):
-        assert findings[key].verdict is Verdict.CANNOT_BE_JUDGED
+                       ("augmentation", "no model without augmentation beside one with it")):
+        assert findings[key].verdict is Verdict.CANNOT_BE_JUDGED and not findings[key].designed
         assert words in findings[key].reason, findings[key].reason
-        assert findings[key].decide
+        assert "the `study` preset" in findings[key].decide
 
 
 def test_a_budget_below_300_iterations_cannot_judge_saturation(tmp_path):
@@ -142,9 +145,10 @@ def test_defended_and_cross_database_rows_are_left_out(tmp_path):
             commit(store, n, pixels=pixels, fooled_share=share, train_database="other")
 
     finding = judged(tmp_path, plant, IMAGES, True)["pixels"]
-    assert finding.verdict is Verdict.HOLDS and finding.details["attack"] == "pixel"
+    assert finding.verdict is Verdict.HOLDS and finding.details["judged on the attack"] == "pixel"
     assert finding.n_images == IMAGES
-    assert finding.details["recall_drop_per_pixels"] == pytest.approx({"1": 10.0, "3": 40.0, "9": 80.0})
+    assert finding.details["recall drop (points) at each pixel count"] == pytest.approx({"1": 10.0, "3": 40.0,
+                                                                                         "9": 80.0})
 
 
 def test_the_papers_number_stands_beside_ours_on_its_databases_only(tmp_path):
@@ -179,10 +183,11 @@ def test_a_run_without_attacks_cannot_judge_anything(tmp_path):
 
 def commit_sparse_rs(store: ResultsStore, n: int, *, pixels: int, fooled_share: float) -> None:
     """One Sparse-RS job (150 queries) on images 0..n-1 of the undefended standard model."""
-    attack = {"pixels": pixels, "queries": 150, "p_init": 0.3, "colours": "corners", "schedule_queries": 10000}
-    settings = {"database": "sample", "augment": "none", "steps": 1000, "train_seed": 0, "model": "fasnet",
-                "train_job": "train-none", "attack": "sparse-rs", **attack, "seed": 0, "target": "train-none",
-                "faceset": "fs", "split": "test", "shard": 0, "image_ids": list(range(n)), "labels": "spoof"}
+    attack = AttackSpec(name="sparse-rs", settings={"pixels": pixels, "queries": 150, "eot": 1})
+    system = {"database": "sample", "augment": "none", "steps": 1000, "train_seed": 0, "model": "fasnet",
+              "train_job": "train-none"}
+    settings = {"system": system, "attack": attack.as_json(), "seed": 0, "target": "train-none", "faceset": "fs",
+                "split": "test", "shard": 0, "image_ids": list(range(n)), "labels": "spoof"}
     rows = []
     for i in range(n):
         fooled = i < fooled_share * n
@@ -190,7 +195,7 @@ def commit_sparse_rs(store: ResultsStore, n: int, *, pixels: int, fooled_share: 
                               p_live_before=0.1, p_live_after=0.55 if fooled else 0.2,
                               perturbation=np.zeros((0, 5), int), trajectory=np.array([[1, 0.9]]),
                               wall_time_s=0.0, seed=0, threshold=0.5)
-        rows.append(AttackRow(i, f"spoof/v{i // 2}.avi", "test", "print", "sparse-rs", attack, result))
+        rows.append(AttackRow(i, f"spoof/v{i // 2}.avi", "test", "print", attack, result))
     store.commit_job(job_id("attack", settings), "attack", settings, {"images": n}, attack_rows=rows)
 
 
@@ -203,5 +208,5 @@ def test_a_finding_the_des_rows_cannot_judge_is_judged_on_the_attack_that_varied
             commit_sparse_rs(store, n, pixels=pixels, fooled_share=share)
 
     finding = judged(tmp_path, plant, IMAGES, True)[FindingKey.PIXELS.value]
-    assert finding.verdict is Verdict.HOLDS and finding.details["attack"] == "sparse-rs"
-    assert finding.details["other_attacks"]["pixel"]["verdict"] == Verdict.CANNOT_BE_JUDGED.value
+    assert finding.verdict is Verdict.HOLDS and finding.details["judged on the attack"] == "sparse-rs"
+    assert finding.details["the other attacks"]["pixel"].startswith(Verdict.CANNOT_BE_JUDGED.value)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fasrobust.attacks import AttackSpec
 from fasrobust.attacks.result import AttackResult, apply_perturbation
 from fasrobust.data.faceset import META_COLUMNS, FaceSet
 from fasrobust.errors import DataError, TargetError
@@ -61,8 +62,9 @@ def _result(i: int, success: bool) -> AttackResult:
 
 
 def _row(i: int, success: bool) -> AttackRow:
-    return AttackRow(image_id=i, source="v.mov", split="test", attack_type="print", attack="pixel",
-                     settings={"pixels": 1, "population": 20, "iterations": 1}, result=_result(i, success))
+    return AttackRow(image_id=i, source="v.mov", split="test", attack_type="print",
+                     attack=AttackSpec(name="pixel", settings={"pixels": 1, "population": 20, "iterations": 1}),
+                     result=_result(i, success))
 
 
 def test_store_commits_a_job_once_and_reads_it_back(tmp_path):
@@ -129,16 +131,18 @@ def test_a_schema_1_store_is_migrated_with_every_row_and_a_backup(tmp_path):
         db.executescript(SCHEMA_1)
     with ResultsStore(path) as store:
         rows = store.attacks().set_index("image_id")
-        assert len(rows) == 2 and len(store.failures()) == 1 and store.is_done("attack-1")
+        (job,) = store.done_jobs("attack")  # named again from its migrated settings, so a re-run finds it
+        assert len(rows) == 2 and len(store.failures()) == 1 and set(rows["job_id"]) == {job}
     assert (tmp_path / "results.schema1-backup.sqlite").is_file()
     won, lost = rows.loc[7], rows.loc[8]
     assert won["attack"] == "pixel" and won["settings"] == {"pixels": 3, "population": 10, "iterations": 2,
-                                                            "f": 0.7, "cr": 0.9, "strategy": "best1"}
+                                                            "f": 0.7, "cr": 0.9, "strategy": "best1", "eot": 1}
     assert won["query_budget"] == 1 + 10 * 3 and won["queries"] == 21 and won["threshold"] == 0.5
     assert won["trajectory"] == [[1, 0.9], [11, 0.9], [21, 0.4]] and won["png"] == "adversarial/x/7.png"
     assert won["extra"]["generations"] == 1 and bool(won["success"]) and won["verified"] == 1
     assert lost["trajectory"][-1] == [31, 0.7] and not lost["success"]
-    with ResultsStore(path) as store:  # opened again: already schema 2, nothing changes
+    assert won["pixels_changed"] == len({(x, y) for x, y, *_ in won["perturbation"]}) and won["answer"] == "score"
+    with ResultsStore(path) as store:  # opened again: already schema 3, nothing changes
         pd.testing.assert_frame_equal(store.attacks().set_index("image_id"), rows)
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from attack_targets import SECRET_RGB, SECRET_XY, SIZE, SecretPixelTarget, UnfoolableTarget, grey_images
-from fasrobust.attacks import PixelAttack, apply_perturbation, create_attack, list_attacks
-from fasrobust.attacks.canvas import Canvas, decode
+from fasrobust.attacks import apply_perturbation, create_attack, list_attacks
+from fasrobust.attacks.engines.canvas import Canvas, decode
+from fasrobust.attacks.pixel import PixelAttack
 from fasrobust.attacks.verify import decode_png, encode_png
 from fasrobust.errors import AttackError
 
@@ -53,7 +54,7 @@ def test_a_target_no_few_pixel_change_can_fool_gets_no_success_and_full_budget()
 def test_the_device_paths_give_the_results_of_the_cpu_fast_paths(monkeypatch, strategy):
     """On a CPU the random draws, the start population's sort and the bound redraws go through numpy;
     every other device takes the torch code. Both must attack identically (run here on the CPU)."""
-    from fasrobust.attacks import rng
+    from fasrobust.attacks.engines import rng
 
     images = grey_images(4, seed=3)
     attack = small_attack(pixels=3, iterations=12, strategy=strategy, cr=0.7, max_active=3)
@@ -126,7 +127,7 @@ def test_bad_inputs_are_one_line_errors():
 def test_registry_and_repr_show_the_settings():
     assert "pixel" in list_attacks()
     attack = create_attack("pixel", pixels=3, population=50)
-    assert repr(attack) == "PixelAttack(pixels=3, population=50, iterations=200, f=0.5, cr=1.0, strategy='rand1')"
+    assert repr(attack) == "PixelAttack(pixels=3, population=50, iterations=200, f=0.5, cr=1.0, strategy='rand1', eot=None)"
     with pytest.raises(AttackError, match="unknown attack"):
         create_attack("nope")
     with pytest.raises(AttackError, match="pixel"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fasrobust.experiments.store import ResultsStore, job_id
-from fasrobust.report.data import load_run
+from fasrobust.report.results import load_results as load_run
 from fasrobust.report.tables import build_tables
 from test_report_tables import N_SPOOF, commit_attack, make_faceset, metrics_record
 

@@ -12,8 +12,8 @@ import pytest
 
 from fasrobust.defences import describe_stack, parse_stack
 from fasrobust.experiments.store import ResultsStore, job_id
-from fasrobust.report.data import load_run
-from fasrobust.report.defence_tables import meets_goal
+from fasrobust.report.goal import meets_goal
+from fasrobust.report.results import load_results as load_run
 from fasrobust.report.tables import build_tables
 from test_report_tables import N_SPOOF, commit_attack, make_faceset, metrics_record
 
@@ -21,8 +21,10 @@ DATABASE = "3dmad"
 MEDIAN = [{"name": "median", "size": 3}]
 JPEG = [{"name": "jpeg", "quality": 75}]
 SMOOTH = [{"name": "smooth", "sigma": 8, "n": 8}]  # randomized smoothing: 8 model calls per query
-EOT = [{"name": "eot", "draws": 4}]
-SMOOTH_EOT = describe_stack(parse_stack(SMOOTH + EOT))
+EOT = [{"name": "eot", "draws": 4}]  # the attack's eot: 4 answers averaged per query
+SMOOTHED = describe_stack(parse_stack(SMOOTH))
+#: How the defence table names the smoothed system attacked on 4 averaged answers per query.
+SMOOTH_EOT = f"{SMOOTHED} (attack averaged 4 answers, eot)"
 #: (augment, training variant, deployed stack, attacker-side extra, clean ACC, images fooled, inference-time
 #: ratio, model calls per query)
 SYSTEMS = (
@@ -82,13 +84,12 @@ def _row(table, model: str, defence: str):
 
 def test_attack_rows_name_their_stack_and_the_models_queries(data):
     rows = data.attacks
-    assert set(rows["defence"]) == {"none", "median:3", "jpeg:75", SMOOTH_EOT}
-    noisy = rows[rows["defence"] == SMOOTH_EOT]
-    assert set(noisy["deployed_defence"]) == {describe_stack(parse_stack(SMOOTH))}
+    assert set(rows["defence"]) == {"none", "median:3", "jpeg:75", SMOOTHED}, "a stack is only what is deployed"
+    noisy = rows[rows["defence"] == SMOOTHED]
     assert set(noisy["eot_draws"]) == {4}
     assert (noisy["model_queries"] == 8 * noisy["queries"]).all()
     plain = rows[rows["defence"] == "median:3"]
-    assert (plain["model_queries"] == plain["queries"]).all() and set(plain["eot_draws"]) == {0}
+    assert (plain["model_queries"] == plain["queries"]).all() and set(plain["eot_draws"]) == {1}
     assert set(rows["train_database"].map(lambda v: v is None)) == {True}
     # each system gets its own evaluation: the same model behind median:3 has the median's ACC
     assert plain["acc"].iloc[0] == pytest.approx(89.5) and plain["latency_ratio"].iloc[0] == 1.35
@@ -96,8 +97,8 @@ def test_attack_rows_name_their_stack_and_the_models_queries(data):
 
 
 def test_models_frame_has_one_row_per_model_database_and_stack(data):
-    models = data.models.set_index(["augment", "variant", "defence"])
-    assert len(data.models) == len(SYSTEMS)
+    models = data.systems.set_index(["augment", "variant", "defence"])
+    assert len(data.systems) == len(SYSTEMS)
     assert models.at[("none", "standard", "median:3"), "latency_ratio"] == 1.35
     assert models.at[("none", "adversarial", "none"), "acc"] == pytest.approx(87.0)
     smooth = describe_stack(parse_stack(SMOOTH))  # the evaluated system: the deployed stack, never eot

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fasrobust.report.data import load_run
 from fasrobust.report.gallery import gallery_cards
 from fasrobust.report.html import render_page
+from fasrobust.report.results import load_results as load_run
 from fasrobust.report.tables import build_tables
 from test_report_tables import N_SPOOF, make_run
 

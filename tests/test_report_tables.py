@@ -12,15 +12,16 @@ import pandas as pd
 import pytest
 import yaml
 
+from fasrobust.attacks import AttackSpec
 from fasrobust.attacks.result import AttackResult, apply_perturbation
 from fasrobust.attacks.verify import encode_png
 from fasrobust.attacks.visual import side_by_side
 from fasrobust.data.faceset import FaceSet
 from fasrobust.experiments.store import AttackRow, ResultsStore, job_id
 from fasrobust.metrics import wilson_interval
-from fasrobust.report.data import load_run
+from fasrobust.paper import published
 from fasrobust.report.formats import latex_escape, to_latex, to_markdown, write_tables
-from fasrobust.report.paper_numbers import published
+from fasrobust.report.results import load_results as load_run
 from fasrobust.report.summary import budget_curve
 from fasrobust.report.tables import build_tables
 
@@ -62,15 +63,20 @@ def trajectory(first_hit: int | None, iterations: int) -> np.ndarray:
 def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dict, *, pixels: int,
                   iterations: int, hits: dict[int, int], already_live: set[int] = frozenset(),
                   model_calls_per_query: int = 1) -> str:
-    """One attack job over the N_SPOOF spoofs of `faces`; `model` holds the job settings of the attacked
-    system (train_job, defences, train_database, ...); image i succeeds at generation hits[i]."""
+    """One attack job over the N_SPOOF spoofs of `faces`, with its settings as `fasrobust run` writes them;
+    `model` holds the attacked system (train_job, train_database, ..., and `defences`, where an "eot" entry
+    stands for the attack's eot draws); image i succeeds at generation hits[i]."""
     rng = np.random.default_rng(pixels * 1000 + iterations)
     ids = list(range(N_SPOOF))
-    attack = {"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0, "strategy": "rand1",
-              "iterations": iterations}
-    settings = {**model, "attack": "pixel", **attack, "seed": 0,
+    stack = list(model.get("defences") or [])
+    eot = max((d["draws"] for d in stack if d["name"] == "eot"), default=1)
+    deployed = [d for d in stack if d["name"] != "eot"]
+    attack = AttackSpec(name="pixel", settings={"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0,
+                                                "strategy": "rand1", "iterations": iterations, "eot": eot})
+    system = {k: v for k, v in model.items() if k != "defences"}
+    settings = {"system": system, "attack": attack.as_json(), "seed": 0,
                 "target": model.get("train_job", "torch:0123456789abcdef"), "faceset": "fs", "split": "test",
-                "shard": 0, "image_ids": ids, "labels": "spoof"}
+                "shard": 0, "image_ids": ids, "labels": "spoof", **({"defences": deployed} if deployed else {})}
     job = job_id("attack", settings)
     rows = []
     for i in ids:
@@ -93,7 +99,7 @@ def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dic
             seed=0, threshold=0.5, already_live=live, verified=True if png else None,
             extra={"model_queries": int(history[-1, 0]) * model_calls_per_query} if model_calls_per_query > 1 else {})
         meta = faces.meta.iloc[i]
-        rows.append(AttackRow(i, str(meta["source"]), "test", str(meta["attack_type"]), "pixel", attack, result, png))
+        rows.append(AttackRow(i, str(meta["source"]), "test", str(meta["attack_type"]), attack, result, png))
     store.commit_job(job, "attack", settings, {"images": len(rows)}, attack_rows=rows)
     return job
 
@@ -136,10 +142,11 @@ def make_run(run_dir: Path, *, synthetic: bool = False) -> Path:
         models[(augment, steps)] = {**settings, "train_job": train_id}
         plan_jobs += [{"id": train_id, "kind": "train", "label": f"train {database} {augment} {steps} steps"},
                       {"id": eval_id, "kind": "evaluate", "label": f"evaluate {database} {augment} {steps} steps"}]
-        groups.append({"key": f"g-{augment}-{steps}", "database": database, "train_job": train_id, "budgets": [200],
-                       "budget_field": "iterations",
-                       "settings": {**settings, "attack": "pixel", "pixels": 9, "population": POPULATION, "f": 0.5,
-                                    "cr": 1.0, "strategy": "rand1", "iterations": 200, "seed": 0}})
+        groups.append({"key": f"g-{augment}-{steps}", "database": database, "system": models[(augment, steps)],
+                       "budgets": [200], "budget_field": "iterations", "seed": 0, "image_ids": list(range(N_SPOOF)),
+                       "shards": [], "attack": {"name": "pixel", "settings": {
+                           "pixels": 9, "population": POPULATION, "f": 0.5, "cr": 1.0, "strategy": "rand1",
+                           "iterations": 200, "eot": 1}}})
         if acc is None:
             store.record_failure(train_id, f"train {database} shift: <b>out of memory</b>")
             continue
@@ -148,16 +155,17 @@ def make_run(run_dir: Path, *, synthetic: bool = False) -> Path:
         store.commit_job(eval_id, "evaluate", {**settings, "train_job": train_id},
                          {"metrics": metrics_record(acc, hter, half_width=half_width)})
     nineteen = {i: 3 + 9 * i for i in range(19)}  # ids 0-18 succeed, at generations 3 ... 165
-    commit_attack(store, run_dir, faces, models[("none", 50000)], pixels=9, iterations=200, hits=nineteen)
+    groups[0]["shards"] = [commit_attack(store, run_dir, faces, models[("none", 50000)], pixels=9, iterations=200,
+                                         hits=nineteen)]
     spread = dict(zip(range(2, 40), [0, 5, 20, 50, 120, 180, 199, 200, 201, 250, 390, 400] * 4, strict=False))
-    commit_attack(store, run_dir, faces, models[("all", 50000)], pixels=9, iterations=400, hits=spread,
-                  already_live={0, 1})
-    groups[1]["budgets"], groups[1]["settings"]["iterations"] = [100, 200, 400], 400
+    groups[1]["shards"] = [commit_attack(store, run_dir, faces, models[("all", 50000)], pixels=9, iterations=400,
+                                         hits=spread, already_live={0, 1})]
+    groups[1]["budgets"], groups[1]["attack"]["settings"]["iterations"] = [100, 200, 400], 400
     for pixels, n in ((1, 5), (3, 20)):
         commit_attack(store, run_dir, faces, models[("all", 50000)], pixels=pixels, iterations=200,
                       hits={i: 10 + i for i in range(n)})
-    commit_attack(store, run_dir, faces, models[("all", 10000)], pixels=9, iterations=200,
-                  hits={i: 40 + i for i in range(30)})
+    groups[2]["shards"] = [commit_attack(store, run_dir, faces, models[("all", 10000)], pixels=9, iterations=200,
+                                         hits={i: 40 + i for i in range(30)})]
     store.close()
     spec = {"name": "paper-mini", "synthetic": synthetic, "description": "a <small> spec & its test",
             "databases": [{"name": database, "prepare": {"database": database}}],
@@ -202,7 +210,8 @@ def test_table_reproduces_the_papers_recall_drop_arithmetic(tables):
     lo, hi = (100 * v for v in wilson_interval(81, 100))
     assert shown.loc["None DA", "Recall after, 100 attacked spoofs (%)"] == f"81.00 [{lo:.1f}, {hi:.1f}]"
     assert shown.loc["None DA", "Recall drop, 100 attacked spoofs (%)"].startswith("19.00")
-    assert shown.loc["None DA", "ACC @ 0.5 (%)"] == "100.00"  # an old run's record has no interval to show
+    lo, hi = (100 * v for v in wilson_interval(120, 120))  # an old record's accuracy: Wilson on its test images
+    assert shown.loc["None DA", "ACC @ 0.5 (%)"] == f"100.00 [{lo:.1f}, {hi:.1f}]"
     assert list(shown.index) == ["None DA", "Shift", "All"]  # the paper's order; shift planned, not run
     assert shown.loc["Shift", "Recall after, 100 attacked spoofs (%)"] == "—"
     assert shown.loc["Shift", "Paper recall drop (%)"] == "2.00"  # the published number beside ours
@@ -265,11 +274,12 @@ def test_markdown_latex_and_csv(tmp_path, tables):
     assert latex_escape("a_b & 50% {x} #1 $ ~ ^ \\") == (r"a\_b \& 50\% \{x\} \#1 \$ \textasciitilde{} "
                                                         r"\textasciicircum{} \textbackslash{}")
     tex = to_latex(table)
-    assert r"None DA & 100.00 & 0.00" in tex and r"\begin{tabular}" in tex and "Recall drop, 100 attacked spoofs (\\%)" in tex
+    assert r"None DA & 100.00 [96.9, 100.0] & 0.00" in tex and r"\begin{tabular}" in tex and "Recall drop, 100 attacked spoofs (\\%)" in tex
     markdown = to_markdown(table)
     assert ("| DA used | ACC @ 0.5 (%) | HTER @ 0.5 (%) | Precision @ 0.5 (%) | Recall before, 100 attacked spoofs (%) "
             "| Recall after, 100 attacked spoofs (%) | Paper recall after (%) |") in markdown
-    assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 [96.3, 100.0] | 81.00 [72.2, 87.5] | 81.00 | 19.00" in markdown
+    assert "| None DA | 100.00 [96.9, 100.0] | 0.00 | 100.00 | 100.00 [96.3, 100.0] | 81.00 [72.2, 87.5] | 81.00 | 19.00" \
+        in markdown
     assert "| None DA | 100.00 | 0.00 | 100.00 | 100.00 | 81.00 | 19.00 |" in markdown  # the published table
     paths = write_tables(list(tables.values()), tmp_path)
     assert {p.name for p in paths} >= {"augmentation-3dmad-pixel.csv", "tables.md", "tables.tex", "paper-table3.csv"}

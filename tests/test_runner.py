@@ -67,13 +67,13 @@ def tiny(tmp_path_factory):
     base = tmp_path_factory.mktemp("runner")
     spec = ExperimentSpec.build(spec_data(tiny_faceset(base / "faceset")))
     with create_executor(workers=0, threads=1) as executor:
-        summary = run(spec, base / "reference", executor=executor, report=False)
+        summary = run(spec, base / "reference", executor=executor)
     return spec, base, summary
 
 
 def test_inprocess_run_commits_every_job_once_and_a_rerun_skips_them(tiny):
     spec, base, summary = tiny
-    assert summary.complete and summary.skipped == 0
+    assert not summary.failed and not summary.blocked and summary.skipped == 0
     # 1 FaceSet + 2 models x (train + evaluate) + 2 models x 2 pixel counts x 5 shards of 2 spoof images.
     assert summary.committed == summary.total == 1 + 4 + 20
     attacks, jobs = stored(base / "reference")
@@ -82,7 +82,7 @@ def test_inprocess_run_commits_every_job_once_and_a_rerun_skips_them(tiny):
     assert attacks["success"].any() and not attacks["success"].all(), "a test that can tell rows apart"
     assert (base / "reference" / "spec.yaml").is_file() and (base / "reference" / "plan.json").is_file()
     with create_executor(workers=0, threads=1) as executor:
-        again = run(spec, base / "reference", executor=executor, report=False)
+        again = run(spec, base / "reference", executor=executor)
     assert again.committed == 0 and again.skipped == summary.total
     pd.testing.assert_frame_equal(stored(base / "reference")[0], attacks)
 
@@ -94,13 +94,13 @@ def test_changed_spec_in_the_same_run_directory_is_refused_unless_updating(tiny,
     from fasrobust.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"another spec \(first difference: grid.attacks\)"):
-        run(ExperimentSpec.build(data), base / "reference", report=False)
+        run(ExperimentSpec.build(data), base / "reference")
 
 
 def test_a_failed_database_is_recorded_and_blocks_only_what_needs_it(tmp_path):
     data = spec_data(tmp_path / "missing-faceset")
     with create_executor(workers=0) as executor:
-        summary = run(ExperimentSpec.build(data), tmp_path / "run", executor=executor, report=False)
+        summary = run(ExperimentSpec.build(data), tmp_path / "run", executor=executor)
     assert len(summary.failed) == 1 and not summary.bugs
     message = next(iter(summary.failed.values()))
     assert "not a FaceSet directory" in message and "\n" not in message
@@ -113,8 +113,8 @@ def test_a_failed_database_is_recorded_and_blocks_only_what_needs_it(tmp_path):
 def test_process_pool_stores_the_same_rows_as_the_driver(tiny):
     spec, base, _ = tiny
     with create_executor(workers=2, threads=1) as executor:
-        summary = run(spec, base / "pool", executor=executor, report=False)
-    assert summary.complete
+        summary = run(spec, base / "pool", executor=executor)
+    assert not summary.failed and not summary.blocked
     for ours, reference in zip(stored(base / "pool"), stored(base / "reference"), strict=True):
         pd.testing.assert_frame_equal(ours, reference)
 
@@ -128,11 +128,11 @@ def test_local_ray_instance_stores_the_same_rows_as_the_driver(tiny):
     executor = create_executor("ray", workers=2)
     try:
         assert executor.slots == 2 and executor.threads == 1
-        summary = run(spec, base / "ray", executor=executor, report=False)
+        summary = run(spec, base / "ray", executor=executor)
     finally:
         executor.close()
     assert not ray.is_initialized(), "the instance the executor started is shut down"
-    assert summary.complete
+    assert not summary.failed and not summary.blocked
     for ours, reference in zip(stored(base / "ray"), stored(base / "reference"), strict=True):
         pd.testing.assert_frame_equal(ours, reference)
 

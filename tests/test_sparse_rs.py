@@ -95,7 +95,7 @@ def test_new_pixels_take_the_chosen_colours(colours):
 
 
 def test_the_device_paths_give_the_results_of_the_cpu_fast_paths(monkeypatch):
-    from fasrobust.attacks import rng
+    from fasrobust.attacks.engines import rng
 
     images = grey_images(3, seed=4, size=10)
     attack = SparseRSAttack(pixels=4, queries=300, max_active=2)
@@ -128,5 +128,5 @@ def test_registry_budget_and_repr():
     attack = create_attack("sparse-rs", pixels=3, queries=500)
     assert attack.query_budget == 500 and SparseRSSettings.budget_field == "queries"
     assert repr(attack) == ("SparseRSAttack(pixels=3, queries=500, p_init=0.3, colours='corners', "
-                            "schedule_queries=10000)")
+                            "schedule_queries=10000, eot=None)")
     assert create_attack("sparse-rs", colours="ANY").config.colours == "any"

@@ -48,16 +48,16 @@ def test_paper_preset_is_the_published_grid():
     steps = {(j.settings["database"], j.settings["augment"]): j.settings["steps"] for j in trains
              if j.settings["augment"] == "none"}
     assert steps[("rose-youtu", "none")] == 100_000 and steps[("casia-fasd", "none")] == 50_000
-    nine = [g for g in plan.groups if g.database == "replay-attack" and g.settings["augment"] == "all"
-            and g.settings["pixels"] == 9 and g.settings["steps"] == 50_000]
+    nine = [g for g in plan.groups if g.database == "replay-attack" and g.model.identity["augment"] == "all"
+            and g.attack.settings["pixels"] == 9 and g.model.identity["steps"] == 50_000]
     # Tables 3-6 (200 iterations), Fig. 3's 9-pixel point and Fig. 4's budgets share ONE attack at 400.
-    assert len(nine) == 1 and nine[0].settings["iterations"] == 400
+    assert len(nine) == 1 and nine[0].attack.settings["iterations"] == 400
     assert nine[0].budgets == (25, 50, 100, 150, 200, 250, 300, 350, 400)
     assert set(nine[0].studies) == {"augmentation", "pixels", "iterations", "training-steps-replay"}
-    pixels = sorted(g.settings["pixels"] for g in plan.groups
-                    if g.database == "casia-fasd" and g.settings["augment"] == "all" and g.settings["steps"] == 50_000)
+    pixels = sorted(g.attack.settings["pixels"] for g in plan.groups if g.database == "casia-fasd"
+                    and g.model.identity["augment"] == "all" and g.model.identity["steps"] == 50_000)
     assert pixels == list(range(1, 10))
-    assert all(g.settings["population"] == 400 and g.settings["f"] == 0.5 for g in plan.groups)
+    assert all(g.attack.settings["population"] == 400 and g.attack.settings["f"] == 0.5 for g in plan.groups)
 
 
 def test_model_is_trained_once_and_reused_by_every_attack_setting(tmp_path):
@@ -66,11 +66,11 @@ def test_model_is_trained_once_and_reused_by_every_attack_setting(tmp_path):
     kinds = Counter(j.kind for j in plan.jobs.values())
     assert kinds == {JobKind.PREPARE: 1, JobKind.TRAIN: 2, JobKind.EVALUATE: 2}
     assert len(plan.groups) == 4  # 2 models x 2 pixel counts; the iteration budgets merge
-    assert {g.settings["iterations"] for g in plan.groups} == {20}
+    assert {g.attack.settings["iterations"] for g in plan.groups} == {20}
     assert {g.budgets for g in plan.groups} == {(10, 20)}
     changed = make_plan(load(tmp_path, minimal(grid={**minimal()["grid"], "attacks": [
         {"name": "pixel", "pixels": [3, 5], "iterations": [10, 20]}, {"name": "sparse-rs", "queries": [100]}]})))
-    assert len(changed.groups) == 6 and {g.settings["attack"] for g in changed.groups} == {"pixel", "sparse-rs"}
+    assert len(changed.groups) == 6 and {g.attack.name for g in changed.groups} == {"pixel", "sparse-rs"}
     assert {j for j in changed.jobs} == {j for j in plan.jobs}, "attack settings leave model jobs alone"
     assert make_plan(spec).describe() == plan.describe(), "ids are deterministic"
 

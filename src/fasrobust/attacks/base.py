@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import AttackError
+from ..registry import Registry
 from .criterion import Criterion
-from .result import AttackResult, apply_perturbation, compress_trajectory
+from .result import AttackResult, apply_perturbation, changed_pixels, compress_trajectory
 from .settings_model import AttackSettings
 from .verify import verify_adversarial
 
@@ -41,6 +42,8 @@ ResultCallback = Callable[[AttackResult], None]
 
 #: Queries on an image before its search starts: the clean image, scored once to see if it is live.
 CLEAN_QUERIES = 1
+#: Options of an attack object that change how it runs, never its results (not settings).
+RUN_OPTIONS = ("max_active", "verify")
 #: Memory for the candidate images of one target call when `max_active` is not given: 256 MiB on a CPU
 #: keeps them in a few big pages (the model's own chunking by max_batch decides cache behaviour); 2 GiB
 #: on a GPU.
@@ -116,17 +119,20 @@ class Attack(ABC):
         (`seed`, `ids[i]`) only (default id: its position), so its result does not depend on the
         other images in the batch. Pass the images' stable ids (FaceSet ids) to keep that true
         across shards."""
-        from .rng import problem_keys
+        from .engines.rng import problem_keys
+        from .eot import attacker_view, chosen_draws
 
         batch, seed, ids = _checked(target, images, seed, ids)
+        draws = chosen_draws(self.config.eot, randomized=target.randomized)
+        view = attacker_view(target, draws)  # what the search queries; verification asks `target.deployed`
         criterion = Criterion.of(target)
         batch = batch.to(target.device)
-        p_before = np.asarray(target(batch).double().cpu().numpy())
+        p_before = np.asarray(view(batch).double().cpu().numpy())
         results: list[AttackResult | None] = [None] * len(ids)
         todo = [i for i in range(len(ids)) if not criterion.is_live(p_before[i])]
         for i in range(len(ids)):
             if criterion.is_live(p_before[i]):
-                results[i] = self._already_live(target, i, float(p_before[i]), seed, criterion)
+                results[i] = self._already_live(view, i, float(p_before[i]), seed, criterion)
                 if on_result is not None:
                     on_result(results[i])
         if not todo:
@@ -138,11 +144,11 @@ class Attack(ABC):
             i = todo[found.problem]
             if results[i] is not None:
                 raise AttackError(f"{self.name}: the search reported image {i} twice (a bug in the attack)")
-            results[i] = self._result(target, i, found, host[found.problem], float(p_before[i]), seed, criterion)
+            results[i] = self._result(view, i, found, host[found.problem], float(p_before[i]), seed, criterion)
             if on_result is not None:
                 on_result(results[i])
 
-        self._search(target, originals, keys=problem_keys(seed, ids[todo], device=target.device),
+        self._search(view, originals, keys=problem_keys(seed, ids[todo], device=target.device),
                      p_before=p_before[todo], criterion=criterion, on_found=finish)
         missing = [i for i in todo if results[i] is None]
         if missing:
@@ -190,11 +196,13 @@ class Attack(ABC):
         return AttackResult(index=index, success=success, queries=queries, query_budget=self.query_budget,
                             p_live_before=p_before, p_live_after=float(found.p_live), perturbation=perturbation,
                             trajectory=trajectory, wall_time_s=found.wall_time_s, seed=seed,
-                            threshold=criterion.threshold, verified=verified, note=note, extra=extra)
+                            threshold=criterion.threshold, verified=verified, note=note, extra=extra,
+                            pixels_changed=changed_pixels(original, perturbation))
 
 
 def _model_queries(target: Target, queries: int) -> dict[str, int]:
-    """{"model_queries": ...} when one query of `target` costs several model evaluations, else {}."""
+    """{"model_queries": ...} when one query of `target` costs several model evaluations (a defence, the
+    attack's own eot averaging), else {}."""
     factor = int(getattr(target, "model_calls_per_query", 1))
     return {} if factor == 1 else {"model_queries": int(queries) * factor}
 
@@ -225,42 +233,41 @@ def _checked(target: Target, images: np.ndarray | torch.Tensor, seed: int,
 
 
 # ----- the registry ----------------------------------------------------------------------------------------
-_REGISTRY: dict[str, type[Attack]] = {}
+def _declares_settings(name: str, cls: type[Attack]) -> None:
+    if not (isinstance(getattr(cls, "Settings", None), type) and issubclass(cls.Settings, AttackSettings)):
+        raise TypeError(f"attack {name!r} must declare Settings, an AttackSettings model")
+    cls.name = name
 
 
-def register_attack(name: str) -> Callable[[type[Attack]], type[Attack]]:
-    """Class decorator: `@register_attack("pixel")`. Names are unique; the class declares `Settings`."""
+#: Every attack, by name: the modules of this package, and plug-ins of the entry-point group
+#: `fasrobust.attacks`. Each declares its description and its smoke settings (a few queries, for tests).
+ATTACKS: Registry[type[Attack]] = Registry("attack", package="fasrobust.attacks", group="fasrobust.attacks",
+                                           error=AttackError, check=_declares_settings)
 
-    def decorate(cls: type[Attack]) -> type[Attack]:
-        if name in _REGISTRY:
-            raise ValueError(f"attack name {name!r} is registered twice")
-        if not (isinstance(getattr(cls, "Settings", None), type) and issubclass(cls.Settings, AttackSettings)):
-            raise TypeError(f"attack {name!r} must declare Settings, an AttackSettings model")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
 
-    return decorate
+def register_attack(name: str, *, description: str = "", smoke: dict[str, Any] | None = None
+                    ) -> Callable[[type[Attack]], type[Attack]]:
+    """Class decorator: `@register_attack("pixel", description=..., smoke={...})`. The class declares
+    `Settings`; `smoke` are settings small enough for a test to run the attack on a few 32x32 images in
+    well under a second, and large enough to fool an easy target (one region that flips it) on most."""
+    return ATTACKS.register(name, description=description, smoke=smoke)
 
 
 def list_attacks() -> list[str]:
-    return sorted(_REGISTRY)
+    return ATTACKS.names()
 
 
 def attack_class(name: str) -> type[Attack]:
-    if name not in _REGISTRY:
-        raise AttackError(f"unknown attack {name!r} (known: {', '.join(list_attacks())})")
-    return _REGISTRY[name]
+    return ATTACKS.get(name)
 
 
 def attack_settings(name: str, values: dict[str, Any]) -> AttackSettings:
     """Validated settings of a registered attack (one-line AttackErrors for unknown names and values)."""
-    cls = attack_class(name)
-    return cls.Settings.parse(values, attack=name)
+    return attack_class(name).Settings.parse(values, attack=name)
 
 
 def create_attack(name: str, **settings: Any) -> Attack:
     """Build a registered attack: its settings as keywords, plus the run options `max_active`, `verify`."""
     cls = attack_class(name)
-    options = {k: settings.pop(k) for k in ("max_active", "verify") if k in settings}
+    options = {k: settings.pop(k) for k in RUN_OPTIONS if k in settings}
     return cls(**settings, **options)

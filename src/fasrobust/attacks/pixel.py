@@ -24,10 +24,11 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import AttackError
+from ..paper import PAPER_ATTACK, PAPER_ITERATIONS, PAPER_POPULATION, paper_queries
 from .base import Attack, Found, FoundCallback, register_attack
-from .counter_layout import MAX_GENERATION
 from .criterion import Criterion
-from .de_config import DEConfig, Strategy
+from .engines.counter_layout import MAX_GENERATION
+from .engines.de_config import DEConfig, Strategy
 from .settings_model import AttackSettings, Whole
 
 if TYPE_CHECKING:  # the engine is imported where the attack runs (see base.py)
@@ -47,9 +48,10 @@ class PixelSettings(AttackSettings):
 
     pixels: Annotated[Whole, Field(ge=1, le=MAX_PIXELS, strict=False, description="pixels changed per image "
                                  "(the paper: 1-9)")] = 9
-    population: Annotated[Whole, Field(ge=3, description="candidates per image, in total (not a multiplier)")] = 400
+    population: Annotated[Whole, Field(ge=3, description="candidates per image, in total (not a multiplier)")] = \
+        PAPER_POPULATION
     iterations: Annotated[Whole, Field(ge=1, le=MAX_GENERATION, description="DE generations before giving up "
-                                     "(the paper: 200)")] = 200
+                                     "(the paper: 200)")] = PAPER_ITERATIONS
     f: float | tuple[float, float] = Field(0.5, description="DE scale F, or 'low,high' to dither it per "
                                            "generation")
     cr: Annotated[float, Field(ge=0.0, le=1.0, description="crossover probability (1: the mutant whole, as "
@@ -80,7 +82,7 @@ class PixelSettings(AttackSettings):
 
     @model_validator(mode="after")
     def _population_for_strategy(self):
-        need = 4 if self.strategy is Strategy.RAND1 else 3
+        need = self.strategy.minimum_population
         if self.population < need:
             raise ValueError(f"population must be >= {need} for {self.strategy.value}, got {self.population}")
         return self
@@ -90,14 +92,15 @@ class PixelSettings(AttackSettings):
 
     def queries_at(self, budget: int) -> int:
         # Generation 0 is the start population: a budget of 0 iterations still scores it.
-        return 1 + self.population * (int(budget) + 1)
+        return paper_queries(int(budget), self.population)
 
     def de_config(self) -> DEConfig:
         return DEConfig(population=self.population, iterations=self.iterations, f=self.f, cr=self.cr,
                         strategy=self.strategy)
 
 
-@register_attack("pixel")
+@register_attack(PAPER_ATTACK, description="the paper's black-box differential-evolution few-pixel attack",
+                 smoke={"pixels": 2, "population": 12, "iterations": 12})
 class PixelAttack(Attack):
     """Few-pixel DE attack. `max_active` caps how many images are attacked side by side (default: as
     many as fit the canvas memory); it changes the speed, never the results."""
@@ -108,8 +111,8 @@ class PixelAttack(Attack):
                 criterion: Criterion, on_found: FoundCallback) -> None:
         import torch
 
-        from .canvas import Canvas, decode
-        from .de import BatchedDE, DEOutcome, Step
+        from .engines.canvas import Canvas, decode
+        from .engines.de import BatchedDE, DEOutcome, Step
 
         n, h, w, _ = originals.shape
         config = self.config.de_config()

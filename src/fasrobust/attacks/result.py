@@ -5,7 +5,9 @@ image that can be saved as PNG and checked again.
 The trajectory is indexed by queries, so every attack's curve lies on one axis: rows (q, s) say that after
 q queries on this image (the clean image's first query included) the best spoof confidence 1 - P(live)
 found was s. Only the points where it changed are kept, plus the first and the last, so the value at
-any q is the last row at or before it (a step function), whatever the attack."""
+any q is the last row at or before it (a step function), whatever the attack. Attacks that shrink the
+number of pixels they change (the decision-based ones) also keep `l0_trajectory`: rows (q, pixels changed)
+at each change, on the same query axis."""
 
 from __future__ import annotations
 
@@ -26,11 +28,21 @@ class AttackResult:
     trajectory: np.ndarray  # (m, 2) float: queries spent, best spoof confidence so far
     wall_time_s: float
     seed: int
-    threshold: float  # the criterion: called live iff P(live) >= threshold
+    threshold: float | None  # the criterion on scores: called live iff P(live) >= threshold (None: decisions)
     already_live: bool = False  # called live before any change: a success after the one clean query
     verified: bool | None = None  # True/False after the PNG round trip; None when not checked
     note: str = ""  # e.g. why a success did not verify
     extra: dict = field(default_factory=dict)  # attack-specific facts (DE generations), verification queries
+    answer: str = "score"  # what the target answered: "score" (P(live)) or "decision" (live or spoof only)
+    pixels_changed: int = 0  # L0: pixels whose colour differs from the original in the final image
+    l0_trajectory: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (m, 2): queries, pixels changed
+
+
+def changed_pixels(original: np.ndarray, perturbation: np.ndarray) -> int:
+    """L0 of a perturbation on an (H, W, 3) image: pixels whose colour it actually changes (writing a pixel's
+    own colour changes nothing)."""
+    adversarial = apply_perturbation(original, perturbation)
+    return int(np.any(adversarial != np.asarray(original), axis=-1).sum())
 
 
 def apply_perturbation(image: np.ndarray, perturbation: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import AttackError
 from ..settings import Whole, describe_validation_error, fields_help
@@ -21,10 +21,19 @@ from ..settings import Whole, describe_validation_error, fields_help
 __all__ = ["AttackSettings", "Whole"]
 
 
+#: Most draws an attack may average per query (expectation over transformation).
+MAX_EOT_DRAWS = 64
+
+
 class AttackSettings(BaseModel):
-    """Base of every attack's settings. Subclasses declare fields and the two class attributes."""
+    """Base of every attack's settings. Subclasses declare fields and the two class attributes; `eot`, how
+    many answers of a randomized pipeline each query averages, is every attack's (see `eot.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eot: Annotated[Whole | None, Field(ge=1, le=MAX_EOT_DRAWS, description="answers of the pipeline averaged per "
+                                       "query, expectation over transformation (default: 8 when the pipeline "
+                                       "declares itself randomized, else 1)")] = None
 
     #: The setting that sets the query budget (the DE's iterations, Sparse-RS's queries). Attacks are
     #: prefix-consistent along it, so a grid's budgets run once, at the largest.
@@ -43,14 +52,21 @@ class AttackSettings(BaseModel):
         smaller budget's result off a larger run)."""
         return self.with_budget(budget).query_budget()
 
-    def budget_value(self) -> int:
-        return int(getattr(self, self.budget_field))
-
     def with_budget(self, value: int) -> AttackSettings:
         return type(self).model_validate({**self.model_dump(), self.budget_field: value})
 
+    def for_pipeline(self, *, randomized: bool) -> AttackSettings:
+        """These settings with `eot` chosen for a pipeline that is (or is not) randomized, when unset."""
+        from .eot import chosen_draws
+
+        if self.eot is not None:
+            return self
+        return self.model_copy(update={"eot": chosen_draws(None, randomized=randomized)})
+
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """JSON-ready, the attack's own settings first and the shared `eot` last."""
+        values = self.model_dump(mode="json")
+        return {**{k: v for k, v in values.items() if k != "eot"}, "eot": values["eot"]}
 
     def digest(self) -> str:
         """A short stable hash of the settings (stored beside them; names PNG folders)."""

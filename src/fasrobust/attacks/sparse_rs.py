@@ -45,8 +45,8 @@ from pydantic import Field, field_validator
 
 from ..errors import AttackError
 from .base import Attack, Found, FoundCallback, register_attack
-from .counter_layout import MAX_GENERATION
 from .criterion import Criterion
+from .engines.counter_layout import MAX_GENERATION
 from .pixel import MAX_PIXELS
 from .settings_model import AttackSettings, Whole
 
@@ -143,7 +143,8 @@ class _Active:
                        np.concatenate([self.started, other.started]), self.trails + other.trails)
 
 
-@register_attack("sparse-rs")
+@register_attack("sparse-rs", description="Sparse-RS, a query-efficient random search over k pixels (Croce et "
+                 "al., AAAI 2022)", smoke={"pixels": 2, "queries": 120})
 class SparseRSAttack(Attack):
     """Sparse-RS few-pixel random search. `max_active` caps how many images are searched side by side
     (default: as many as fit the batch memory); it changes the speed, never the results."""
@@ -193,7 +194,7 @@ class SparseRSAttack(Attack):
         """Each row's candidate: its random start on its first query, else its state with m pixels moved."""
         import torch
 
-        from .rng import uniform
+        from .engines.rng import uniform
 
         k, device = self.config.pixels, keys.device
         done = torch.as_tensor(active.done, device=device)

@@ -1,7 +1,7 @@
-"""`fasrobust attack`: a registered attack (`--attack pixel`, the paper's DE, or `--attack sparse-rs`) on a
-model (run directory, ONNX file or HTTP endpoint) over a FaceSet split, into RUN_DIR/results.sqlite (one job
-per shard, so an interrupted attack resumes), with adversarial PNGs under RUN_DIR/adversarial/. Prints
-recall before, after and the drop, with intervals, and the queries spent.
+"""`fasrobust attack`: a registered attack (`--attack pixel`, the paper's DE; the others the registry lists) on a
+model (run directory, model file, Python callable or HTTP service) over a FaceSet split, into
+RUN_DIR/results.sqlite (one job per shard, so an interrupted attack resumes), with adversarial PNGs under
+RUN_DIR/adversarial/. Prints recall before, after and the drop, with intervals, and the queries spent.
 
 The command's parameters come in three groups, each declared once where it belongs: the selection and
 run options here, the target's options (`target_options.py`), and each attack's settings, generated
@@ -15,11 +15,22 @@ from typing import Any
 
 import typer
 
+from ..attacks import ATTACKS
+from ..defences import DEFENCES
 from ..errors import AttackError, ConfigError, TargetError
+from ..paper import PAPER_ATTACK
 from ..progress import console
 from .app import app
 from .attack_options import attack_parameters, chosen_settings
 from .target_options import TARGET_PARAMETERS, open_target
+
+
+def _defence_examples() -> str:
+    """"median:3 (a median filter ...); ..." from each registered defence's smoke settings."""
+    from ..defences import parse_defence
+
+    return "; ".join(f"{parse_defence({'name': e.name, **e.smoke}).describe()} ({e.description})"
+                     for e in DEFENCES.entries())
 
 
 def _default_faceset(run_dir: Path | None) -> Path:
@@ -36,8 +47,8 @@ def _default_faceset(run_dir: Path | None) -> Path:
 def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with model.safetensors + model.json "
                                                  "(or any target file: see the target options)."),
            run: Path | None = typer.Option(None, "--run", help="Same as RUN_DIR."),
-           attack: str = typer.Option("pixel", "--attack", help="The attack: pixel (the paper's DE) or "
-                                      "sparse-rs (query-efficient random search); its settings below."),
+           attack: str = typer.Option(PAPER_ATTACK, "--attack", help=f"The attack: {ATTACKS.help_list()}. Its "
+                                      "settings are below."),
            faceset: Path | None = typer.Option(None, "--faceset", help="FaceSet directory (default: the one "
                                                "the run directory's model was trained on)."),
            split: str = typer.Option("test", help="FaceSet split to attack."),
@@ -50,13 +61,12 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
            max_active: int | None = typer.Option(None, "--max-active", min=1,
                                                  help="Images attacked side by side (speed only)."),
            out: Path | None = typer.Option(None, "--out", help="Run directory for results (default: RUN_DIR)."),
-           defence: list[str] | None = typer.Option(None, "--defence", help="Put the target behind a defence, "
-                                                    "e.g. median:3, jpeg:75, bits:4, blur:1, "
-                                                    "smooth:sigma=8,n=16, squeeze:0.1, eot:4 (attacker "
-                                                    "side, last); repeat to stack, applied in order."),
+           defence: list[str] | None = typer.Option(None, "--defence", help="Put the target behind a deployed "
+                                                    f"defence: {_defence_examples()}. Repeat to stack, applied in "
+                                                    "order."),
            **options: Any) -> None:
     """Attack spoof faces with a few-pixel black-box attack and store every result."""
-    from ..attacks import create_attack
+    from ..attacks import AttackSpec
     from ..data.faceset import FaceSet
     from ..experiments.attack_job import select_image_ids
     from ..experiments.evaluation import evaluate_attack
@@ -67,7 +77,7 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
     run_dir = run_dir or run
     settings = chosen_settings(attack, {k: options.pop(k) for k in list(options) if k in _ATTACK_NAMES})
     stack = _defence_stack(defence or [])
-    chosen = create_attack(attack, **settings.as_json(), max_active=max_active)
+    chosen = AttackSpec.from_settings(attack, settings)
     opened = open_target(run_dir, options)  # first: a target that cannot be opened is the first thing to say
     with opened.target as target:
         is_run_dir = opened.target_id.startswith("torch:")
@@ -79,10 +89,10 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
         selection = ImageSelection.build({"split": split, "labels": labels, "limit": limit, "seed": seed,
                                           "shard_size": shard_size})
         behind = f" behind {_describe(stack)}" if stack else ""
-        console.print(f"attacking {target.name}{behind} with {chosen} (budget {chosen.query_budget:,} queries "
-                      "per image)")
+        console.print(f"attacking {target.name}{behind} with {chosen.describe()} (budget "
+                      f"{settings.query_budget():,} queries per image)")
         summary = evaluate_attack(target, faces, attack=chosen, run_dir=out, target_id=opened.target_id,
-                                  selection=selection, seed=seed, defences=stack,
+                                  selection=selection, seed=seed, defences=stack, max_active=max_active,
                                   target_source={"source": opened.source, "contract": opened.contract})
     _print(summary, out)
     _raise_failures(summary)

@@ -28,15 +28,17 @@ def _owners() -> dict[str, list[str]]:
 def attack_parameters(reserved: set[str]) -> list[inspect.Parameter]:
     """Keyword-only parameters (typer Options, default None = the attack's default) for every setting."""
     from ..attacks import attack_class
+    from ..attacks.settings_model import AttackSettings
 
+    shared = AttackSettings.fields_help()
     params = []
     for field, names in _owners().items():
         if field in reserved:
             raise RuntimeError(f"attack setting {field!r} clashes with an option of the command")
-        helps = []
-        for name in names:
-            text = attack_class(name).Settings.fields_help()[field]
-            helps.append(f"{name}: {text}")
+        if field in shared:  # declared by every attack's settings base: said once
+            helps = [f"every attack: {shared[field]}"]
+        else:
+            helps = [f"{name}: {attack_class(name).Settings.fields_help()[field]}" for name in names]
         option = typer.Option(None, f"--{field.replace('_', '-')}", help="; ".join(helps), rich_help_panel=PANEL,
                               show_default=False, metavar="VALUE")
         params.append(inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=option,

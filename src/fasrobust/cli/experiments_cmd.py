@@ -42,8 +42,8 @@ def run_command(
     with create_executor(executor, workers=workers, threads=threads, address=address) as ex:
         from ..experiments.runner import run
 
-        summary = run(spec, out, executor=ex, update=update, report=report)
-    _finish(summary)
+        summary = run(spec, out, executor=ex, update=update)
+    _finish(summary, report=report)
 
 
 @app.command("demo")
@@ -65,22 +65,48 @@ def demo_command(
     _finish(summary)
 
 
-def _finish(summary) -> None:
-    """Say what was done; end with the report's path on stdout (the one line a script wants)."""
+def _finish(summary, *, report: bool = True) -> None:
+    """Say what was done, build the report from what is stored (also after failures: it lists what is
+    missing), and end with its path on stdout (the one line a script wants)."""
+    from ..experiments.run_dir import RunDir
+
     console.print(f"{summary.committed} jobs done, {summary.skipped} already done, "
                   f"{len(summary.failed)} failed, {len(summary.blocked)} waiting on failed ones "
-                  f"({summary.wall_s:.0f} s); results in {summary.run_dir / 'results.sqlite'}")
+                  f"({summary.wall_s:.0f} s); results in {RunDir(summary.run_dir).store_file}")
     for message in summary.failed.values():
         console.print(f"[red]failed:[/] {message.strip().splitlines()[-1]}")
-    if summary.report is not None:
-        _print_findings(Path(summary.report).parent / "report.json")
-        typer.echo(str(summary.report))
+    if report:
+        from ..report import build_report
+
+        index = build_report(summary.run_dir)
+        _print_headline(index.parent / "report.json")
+        _print_findings(index.parent / "report.json")
+        typer.echo(str(index))
     if summary.bugs:
         print(next(iter(summary.bugs.values())), file=sys.stderr)  # the first bug's traceback
         raise typer.Exit(1)
     if summary.failed:
         console.print("fix the inputs named above and run the same command again: finished jobs are kept")
         raise typer.Exit(2)
+
+
+def _print_headline(report_json: Path) -> None:
+    """The answer, one line per model and attack, as the report's headline says it."""
+    import json
+
+    try:
+        rows = json.loads(report_json.read_text()).get("headline") or []
+    except (OSError, ValueError):
+        return
+    for row in rows:
+        if not row.get("attacked"):
+            continue
+        lo, hi = row["share_ci"]
+        queries = "" if row.get("median_queries") is None else f", median {row['median_queries']:,.0f} queries"
+        behind = "" if row["defence"] == "none" else f" behind {row['defence']}"
+        console.print(f"{row['database']} {row['model']}{behind}, {row['setting']}, {row['pixels']} px: {row['fooled']} of "
+                      f"{row['attacked']} caught spoofs called live ({row['share']:.1f} %, 95 % CI {lo:.1f}-"
+                      f"{hi:.1f}){queries}", highlight=False)
 
 
 def _print_findings(report_json: Path) -> None:
@@ -92,6 +118,10 @@ def _print_findings(report_json: Path) -> None:
     except (OSError, ValueError):
         return
     for number, finding in enumerate(findings, 1):
+        if finding.get("designed") is False:  # the run never varied its axis: say so, and what would
+            console.print(f"finding {number} ({finding['key']}): not tested by this run: {finding['reason']}",
+                          highlight=False)
+            continue
         interval = finding.get("interval")
         value = "" if finding.get("estimate") is None else f": {finding['estimate']:.2f}"
         value += f" [{interval[0]:.2f}, {interval[1]:.2f}] {finding.get('unit', '')}" if interval else ""

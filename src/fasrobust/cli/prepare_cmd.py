@@ -8,21 +8,26 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from ..data.detect import AUTO, DETECTORS
+from ..data.readers import READERS
 from ..errors import ConfigError
 from ..progress import console
 from .app import app
 
+DETECTOR_HELP = "; ".join([f"{AUTO} (mtcnn when installed, else cascade)", *(f"{e.name} ({e.description})"
+                                                                             for e in DETECTORS.entries())])
+
 
 @app.command("prepare")
 def prepare_command(
-    database: str = typer.Option(None, "--database", "-d", help="replay-attack, casia-fasd, 3dmad, rose-youtu, "
-                                 "folder, csv, or 'sample' (embedded synthetic database, needs no root)"),
+    database: str = typer.Option(None, "--database", "-d", help=f"{', '.join(READERS.names())}, or 'sample' "
+                                 "(embedded synthetic database, needs no root)"),
     root: Path = typer.Option(None, "--root", help="The database folder (or CSV manifest)."),
     out: Path = typer.Option(None, "--out", "-o", help="FaceSet folder to write."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML settings; options given here override it."),
     protocol: str = typer.Option(None, "--protocol", help="Database protocol, e.g. grandtest, print."),
     frames: int = typer.Option(None, "--frames", help="Frames sampled uniformly per video [10]."),
-    detector: str = typer.Option(None, "--detector", help="auto, mtcnn, annotations or cascade [auto]."),
+    detector: str = typer.Option(None, "--detector", help=f"{DETECTOR_HELP} [auto]."),
     no_face: str = typer.Option(None, "--no-face", help="Frames without a face: skip, previous, annotation [skip]."),
     margin: float = typer.Option(None, "--margin", help="Share of the face box added on each side [0.2]."),
     border: str = typer.Option(None, "--border", help="Crops crossing the frame edge: shift or pad [shift]."),

@@ -27,12 +27,13 @@ def report(
                                                "and failures tables as csv or parquet under OUT/export/."),
 ) -> None:
     """Render the report (tables, figures, HTML with the adversarial gallery) from stored results."""
+    from ..experiments.run_dir import RunDir
     from ..experiments.store import ResultsStore
-    from ..report import REPORT_DIR, build_report
-    from ..report.data import STORE_FILE
+    from ..report import build_report
 
-    if not (run_dir / STORE_FILE).is_file():
-        raise DataError(f"no {STORE_FILE} here (run 'fasrobust run', 'demo' or 'attack' first)", run_dir)
+    layout = RunDir(run_dir)
+    if not layout.store_file.is_file():
+        raise DataError(f"no {RunDir.STORE} here (run 'fasrobust run', 'demo' or 'attack' first)", run_dir)
     if out is not None and out.exists() and not out.is_dir():
         raise DataError("--out names a file; the report is a folder (choose a new or existing folder)", out)
     if export is ExportFormat.PARQUET:
@@ -41,7 +42,7 @@ def report(
         require("pyarrow", "parquet", "writing Parquet files")
     index = build_report(run_dir, out=out)
     if export is not None:
-        with ResultsStore(run_dir / STORE_FILE) as store:
-            written = store.export((out or run_dir / REPORT_DIR) / "export", export.value)
+        with ResultsStore(layout.store_file) as store:
+            written = store.export((out or layout.report_dir) / "export", export.value)
         console.print(f"exported {', '.join(p.name for p in written)} to {written[0].parent}")
     typer.echo(str(index))

@@ -19,24 +19,31 @@ import typer
 
 from ..errors import ConfigError
 
-_SOURCES = ("onnx", "tflite", "keras", "python", "url")
-
 
 def _option(name: str, annotation: Any, default: Any, flag: str, help: str, **kwargs: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
                              default=typer.Option(default, flag, help=help, **kwargs))
 
 
+def _source_parameters() -> list[inspect.Parameter]:
+    """One option per target adapter that declares one (`--onnx PATH`, `--url URL`, a plug-in's own)."""
+    from ..targets.adapters import adapter_info, source_options
+
+    params = []
+    for option, entry in source_options():
+        info = adapter_info(entry)
+        what = f"Target: {entry.description} ({info.describe()})."
+        params.append(_option(option.replace("-", "_"), str | None, None, f"--{option}", what))
+    return params
+
+
+#: Every target adapter that declares a command-line option: `open_target` reads them by these names.
+SOURCE_PARAMETERS: list[inspect.Parameter] = _source_parameters()
+_SOURCES = tuple(p.name for p in SOURCE_PARAMETERS)
+
 #: Keyword-only parameters with typer.Option defaults; `open_target` reads them by these names.
 TARGET_PARAMETERS: list[inspect.Parameter] = [
-    _option("onnx", Path | None, None, "--onnx", "Target: an ONNX file."),
-    _option("tflite", Path | None, None, "--tflite", "Target: a TensorFlow Lite file (the tflite extra)."),
-    _option("keras", Path | None, None, "--keras", "Target: a Keras .keras / .h5 file or a TensorFlow "
-            "SavedModel directory (the mtcnn or keras extra)."),
-    _option("python", str | None, None, "--python", "Target: 'package.module:function', a callable taking a "
-            "uint8 (N, H, W, 3) RGB batch and returning N scores (P(live) unless --output says otherwise)."),
-    _option("url", str | None, None, "--url", "Target: an HTTP liveness service (fasrobust serve's protocol "
-            "unless --request says otherwise)."),
+    *SOURCE_PARAMETERS,
     _option("layout", str | None, None, "--layout", "Model input layout: nhwc (TensorFlow, Keras) or nchw "
             "(PyTorch). Default: read from the input shape."),
     _option("channels", str | None, None, "--channels", "Channel order the model expects: rgb (default) or "
@@ -98,16 +105,22 @@ def contract_from_values(values: dict[str, Any]):
 
 def _source(run_dir: Path | str | None, values: dict[str, Any]) -> tuple[str, str]:
     """(source string, the option it came from)."""
+    from ..targets.adapters import TARGETS, adapter_info
+
     given = [(str(run_dir), "TARGET")] if run_dir is not None else []
-    given += [(str(values[name]), f"--{name}") for name in _SOURCES if values.get(name) is not None]
+    given += [(str(values[name]), f"--{name.replace('_', '-')}") for name in _SOURCES if values.get(name) is not None]
     if len(given) != 1:
         named = ", ".join(flag for _, flag in given)
-        raise ConfigError("give exactly one target: a run directory or model file (the TARGET argument), --onnx, "
-                          "--tflite, --keras, --python or --url" + (f" (got {named})" if given else ""))
+        flags = ", ".join(f"--{p.name.replace('_', '-')}" for p in SOURCE_PARAMETERS)
+        raise ConfigError(f"give exactly one target: a run directory or model file (the TARGET argument), or one "
+                          f"of {flags}" + (f" (got {named})" if given else ""))
     source, flag = given[0]
     source = re.sub(r"^(https?):/(?!/)", r"\1://", source)  # a URL that went through Path() lost a slash
-    if flag == "--python" and not source.startswith("python:"):
-        source = "python:" + source
+    # An adapter that owns one prefix ('python:') takes the value with or without it.
+    for entry in TARGETS.entries():
+        info = adapter_info(entry)
+        if flag == f"--{info.option}" and len(info.prefixes) == 1 and not source.startswith(info.prefixes[0]):
+            source = info.prefixes[0] + source
     return source, flag
 
 
@@ -115,19 +128,17 @@ def open_target(run_dir: Path | str | None, values: dict[str, Any]) -> OpenedTar
     """The target the options name, opened with its contract. `run_dir` is the command's positional
     argument (a run directory, or any other source: a model file, 'python:...', a URL); `values` maps
     the names of `TARGET_PARAMETERS` to what the user gave (missing names take their defaults)."""
-    from ..targets import detect_adapter, load_target
+    from ..targets.adapters import adapter_info, detect_adapter, load_target
     from ..targets.identity import target_id
 
     source, _ = _source(run_dir, values)
     contract = contract_from_values(values)
-    adapter = detect_adapter(source).value  # a path that does not exist is one line here
+    entry = detect_adapter(source)  # a path that does not exist is one line here
     service = contract.service.model_dump(exclude_defaults=True)
-    if adapter != "http" and service:
+    if entry.name != "http" and service:
         flag = "--header-env" if "headers_env" in service else f"--{sorted(service)[0].replace('_', '-')}"
         raise ConfigError(f"{flag} applies to an HTTP service (--url) only")
-    options = {"device": values["device"]} if values.get("device") not in (None, "auto") else {}
-    if adapter == "torch":
-        options["device"] = values.get("device") or "auto"
+    options = {"device": values.get("device") or "auto"} if adapter_info(entry).takes_device else {}
     name = target_id(source, contract)
     target = load_target(source, contract, **options)
     return OpenedTarget(target=target, target_id=name, source=source,

@@ -19,14 +19,6 @@ import pandas as pd
 from ..errors import DataError
 from ..labels import Label
 
-#: The paper's Table 1 (balanced 32x32 crops), by database name: {split: {label: count}}.
-TABLE1_CAPS: dict[str, dict[str, dict[str, int]]] = {
-    "3dmad": {"train": {"live": 240, "spoof": 240}, "test": {"live": 100, "spoof": 100}},
-    "casia-fasd": {"train": {"live": 360, "spoof": 360}, "test": {"live": 540, "spoof": 540}},
-    "replay-attack": {"train": {"live": 1200, "spoof": 1200}, "test": {"live": 800, "spoof": 800}},
-    "rose-youtu": {"train": {"live": 2240, "spoof": 2240}, "test": {"live": 2245, "spoof": 2245}},
-}
-
 Caps = Mapping[str, Mapping[str, int]]
 
 

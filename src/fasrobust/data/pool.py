@@ -26,7 +26,7 @@ from rich.markup import escape
 from ..errors import DataError
 from ..parallel import usable_workers
 from ..progress import console, progress_bar
-from .detect import Detector, DetectorName, create_detector
+from .detect import Detector, create_detector
 from .detect.annotations import AnnotationDetector
 from .extract import (
     Extraction,
@@ -165,6 +165,6 @@ def _file_size(job: Job) -> int:
 
 def _thread_share(detector: str, options: dict[str, Any], workers: int) -> dict[str, Any]:
     """MTCNN's TensorFlow would take every core in every worker; give each worker its share."""
-    if detector != DetectorName.MTCNN.value or "threads" in options:
+    if detector != "mtcnn" or "threads" in options:
         return dict(options)
     return {**options, "threads": max(1, (os.cpu_count() or 1) // workers)}

@@ -33,11 +33,12 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from ..errors import ConfigError, DataError
+from ..paper import TABLE1_CAPS
 from ..progress import console
 from ..settings import Settings
-from .balance import TABLE1_CAPS, balance, check_subject_disjoint
+from .balance import balance, check_subject_disjoint
 from .crop import BorderMode
-from .detect import DetectorName, resolve_detector_name
+from .detect import AUTO, resolve_detector_name
 from .detect.annotations import annotation_file
 from .extract import STAT_KEYS, Extraction, ExtractOptions, NoFacePolicy
 from .faceset import META_COLUMNS, FaceSet
@@ -60,14 +61,14 @@ class OnError(StrEnum):
 class PrepareSettings(Settings):
     """Everything `prepare` needs; saved resolved into faceset.json."""
 
-    database: str = Field(min_length=1, description="reader name (replay-attack, casia-fasd, 3dmad, "
-                          "rose-youtu, folder, csv) or 'sample' for the embedded synthetic database")
+    database: str = Field(min_length=1, description="a registered reader's name (`fasrobust prepare --help` "
+                          "lists them) or 'sample' for the embedded synthetic database")
     root: Path | None = Field(None, validate_default=True)
     protocol: str | None = None
     reader_options: dict[str, Any] = Field(default_factory=dict)
     out: Path
     frames_per_video: int = Field(10, ge=1, le=100_000)
-    detector: DetectorName = DetectorName.AUTO
+    detector: str = AUTO
     detector_options: dict[str, Any] = Field(default_factory=dict)
     no_face: NoFacePolicy = NoFacePolicy.SKIP
     margin: float = Field(0.2, ge=0.0, le=2.0)
@@ -83,6 +84,15 @@ class PrepareSettings(Settings):
     # Keep cache entries this run did not use instead of pruning them. Housekeeping, not content:
     # left out of dumps, so it changes neither faceset.json's settings nor an experiment's job ids.
     keep_cache: bool = Field(False, exclude=True)
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        try:
+            resolve_detector_name(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("detector: ")) from None
+        return name
 
     @field_validator("root")
     @classmethod
@@ -135,7 +145,7 @@ def prepare_recordings(settings: PrepareSettings, recordings: Sequence[Recording
     caps = settings.resolved_caps()
     detector = resolve_detector_name(settings.detector)
     _check_annotations(detector, recordings, settings.database, root)
-    options = ExtractOptions(settings.frames_per_video, detector.value, settings.no_face, settings.margin,
+    options = ExtractOptions(settings.frames_per_video, detector, settings.no_face, settings.margin,
                              settings.border, settings.size, settings.images)
     recordings = sorted(recordings, key=lambda r: r.key)
     fingerprints = [_fingerprint(r) for r in recordings]
@@ -157,7 +167,7 @@ def prepare_recordings(settings: PrepareSettings, recordings: Sequence[Recording
     stale = [] if settings.keep_cache else _unused_cache_files(cache, {file.name for _, file in jobs})
     cache_info = {"hits": outcome.cache_hits, "extracted": outcome.extracted, "pruned": len(stale),
                   "pruned_bytes": sum(size for _, size in stale)}
-    info = _info(settings, detector.value, outcome, balancing, fingerprints, len(recordings), unplaced,
+    info = _info(settings, detector, outcome, balancing, fingerprints, len(recordings), unplaced,
                  root, synthetic, cache_info)
     faces = FaceSet(np.ascontiguousarray(images[keep]), meta, info)
     if len(faces) == 0:
@@ -209,11 +219,11 @@ def _unused_cache_files(cache: Path, used: set[str]) -> list[tuple[Path, int]]:
     return unused
 
 
-def _check_annotations(detector: DetectorName, recordings: Sequence[Recording], database: str,
+def _check_annotations(detector: str, recordings: Sequence[Recording], database: str,
                        root: Path | None) -> None:
     """The annotations detector finds a face only where the database ships its face locations: with
     none at all, say so before extracting, rather than end on "no face crops were produced"."""
-    if detector is not DetectorName.ANNOTATIONS or any(annotation_file(r) for r in recordings):
+    if detector != "annotations" or any(annotation_file(r) for r in recordings):
         return
     raise DataError(f"detector 'annotations' needs the face locations a database ships (.face files, 3DMAD "
                     f"Eye_Pos), and none of the {len(recordings)} recordings of database '{database}' has "

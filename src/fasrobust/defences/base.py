@@ -5,7 +5,7 @@ A defence sits between an attack and a `Target`: `DefendedTarget` (defended.py) 
 defence and is itself a Target, so defences stack and any attack runs on the whole pipeline as a black
 box. A defence either only changes the image (`Transform`: median, blur, JPEG, bit depth) or scores it
 through the target in its own way (`Defence.score`: randomized smoothing asks for n noisy copies, the
-squeezing detector for the raw and squeezed images, expectation over transformation for several draws).
+squeezing detector for the raw and squeezed images).
 
 This module and the settings stay light (no torch at import), like the attacks', so the CLI can declare
 its options from them; torch is imported where a defence runs.
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ConfigError
+from ..registry import Registry
 from .settings_model import DefenceSettings
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ class Defence(ABC):
     @property
     def randomized(self) -> bool:
         return self.config.randomized
-
-    @property
-    def attacker_side(self) -> bool:
-        return self.config.attacker_side
 
     @property
     def calls_per_query(self) -> int:
@@ -84,34 +81,33 @@ class Transform(Defence):
 
 
 # ----- the registry ----------------------------------------------------------------------------------------
-_REGISTRY: dict[str, type[Defence]] = {}
+def _declares_settings(name: str, cls: type[Defence]) -> None:
+    if not (isinstance(getattr(cls, "Settings", None), type) and issubclass(cls.Settings, DefenceSettings)):
+        raise TypeError(f"defence {name!r} must declare Settings, a DefenceSettings model")
+    if cls.Settings.positional not in cls.Settings.model_fields:
+        raise TypeError(f"defence {name!r}: positional {cls.Settings.positional!r} is not a field")
+    cls.name = cls.Settings.name = name
 
 
-def register_defence(name: str) -> Callable[[type[Defence]], type[Defence]]:
-    """Class decorator: `@register_defence("median")`. Names are unique; the class declares `Settings`."""
+#: Every defence, by name: the modules of this package, and plug-ins of the entry-point group
+#: `fasrobust.defences`. Each declares its description and its smoke settings (for tests).
+DEFENCES: Registry[type[Defence]] = Registry("defence", package="fasrobust.defences", group="fasrobust.defences",
+                                             error=ConfigError, check=_declares_settings)
 
-    def decorate(cls: type[Defence]) -> type[Defence]:
-        if name in _REGISTRY:
-            raise ValueError(f"defence name {name!r} is registered twice")
-        if not (isinstance(getattr(cls, "Settings", None), type) and issubclass(cls.Settings, DefenceSettings)):
-            raise TypeError(f"defence {name!r} must declare Settings, a DefenceSettings model")
-        if cls.Settings.positional not in cls.Settings.model_fields:
-            raise TypeError(f"defence {name!r}: positional {cls.Settings.positional!r} is not a field")
-        cls.name = cls.Settings.name = name
-        _REGISTRY[name] = cls
-        return cls
 
-    return decorate
+def register_defence(name: str, *, description: str = "", smoke: dict[str, Any] | None = None
+                     ) -> Callable[[type[Defence]], type[Defence]]:
+    """Class decorator: `@register_defence("median", description=..., smoke={...})`; the class declares
+    `Settings`, and `smoke` are settings a test runs it with."""
+    return DEFENCES.register(name, description=description, smoke=smoke)
 
 
 def list_defences() -> list[str]:
-    return sorted(_REGISTRY)
+    return DEFENCES.names()
 
 
 def defence_class(name: str) -> type[Defence]:
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown defence {name!r} (known: {', '.join(list_defences())})")
-    return _REGISTRY[name]
+    return DEFENCES.get(name)
 
 
 def create_defence(name: str, **fields: Any) -> Defence:

@@ -31,7 +31,8 @@ def reduce_bits(images: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.round(x / 255.0 * levels) / levels * 255.0).round().clamp(0, 255).to(torch.uint8)
 
 
-@register_defence("bits")
+@register_defence("bits", description="bit-depth reduction, feature squeezing (Xu et al., NDSS 2018)",
+                  smoke={"bits": 4})
 class BitDepth(Transform):
     Settings = BitsSettings
 

@@ -42,7 +42,8 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
-@register_defence("blur")
+@register_defence("blur", description="a Gaussian blur",
+                  smoke={"sigma": 1.0})
 class GaussianBlur(Transform):
     Settings = BlurSettings
 

@@ -4,8 +4,8 @@ pipeline as a black box, adapting to any deterministic transform by construction
 
 Counting: `queries` counts queries of the defended system, one per image asked about, as for any
 target; the wrapped target counts its own, so `model_queries` (the innermost model's count) and
-`model_calls_per_query` (smoothing's n, the squeezing detector's 1 + 2, EOT's draws, multiplied through
-the stack) are exact.
+`model_calls_per_query` (smoothing's n, the squeezing detector's 1 + 2, multiplied through the stack) are
+exact.
 
 `defend(target, stack)` builds the pipeline a stack describes (see stack.py for the order).
 """
@@ -13,15 +13,16 @@ the stack) are exact.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..targets.base import Target
 from .base import Defence, build_defence
 from .settings_model import DefenceSettings
-from .stack import describe_stack, parse_defence, parse_stack, stack_json
+from .stack import describe_stack, parse_defence, stack_json
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 DefenceLike = Defence | DefenceSettings | str | Mapping[str, Any]
 
@@ -37,14 +38,12 @@ class DefendedTarget(Target):
             raise ConfigError(f"a defence wraps a fasrobust Target, got {type(inner).__name__}")
         self.defence = defence if isinstance(defence, Defence) else build_defence(parse_defence(defence))
         if inner.deployed is not inner:
-            raise ConfigError(f"defence {self.defence.name!r}: eot must be the last defence of a stack (an "
-                              f"attacker's view of {inner.name} cannot be wrapped again)")
+            raise ConfigError(f"defence {self.defence.name!r}: wrap the deployed pipeline, not an attacker's view "
+                              f"of it ({inner.name})")
         self.inner = inner
         inner_stack = inner.stack if isinstance(inner, DefendedTarget) else ()
-        # The stack is listed in the order the image meets it: an ordinary defence sees the image before
-        # the ones it wraps; the attacker's view (eot) is listed after the pipeline it averages.
-        self.stack = ((*inner_stack, self.defence.config) if self.defence.attacker_side
-                      else (self.defence.config, *inner_stack))
+        # Listed in the order the image meets it: a defence sees the image before the ones it wraps.
+        self.stack = (self.defence.config, *inner_stack)
         self.undefended: Target = inner.undefended if isinstance(inner, DefendedTarget) else inner
         super().__init__(max_batch=max(1, inner.max_batch // self.defence.calls_per_query), device=inner.device,
                          input_size=inner.input_size, threshold=self.defence.threshold(inner.threshold),
@@ -61,10 +60,6 @@ class DefendedTarget(Target):
     @property
     def randomized(self) -> bool:  # type: ignore[override]
         return self.defence.randomized or self.inner.randomized
-
-    @property
-    def deployed(self) -> Target:
-        return self.inner.deployed if self.defence.attacker_side else self
 
     def reset_queries(self) -> None:
         super().reset_queries()
@@ -87,14 +82,9 @@ class DefendedTarget(Target):
 
 def defend(target: Target, stack: Iterable[DefenceLike] | None) -> Target:
     """`target` behind a stack listed in the order the image meets it (`["median:3", "jpeg:75"]`:
-    median filter, then JPEG, then the model), with an optional `eot:k` last as the attacker's view.
-    An empty stack is the target itself."""
+    median filter, then JPEG, then the model). An empty stack is the target itself."""
     # A given Defence object is kept as it is (a caller may hold its seeded generator); the rest are built.
     defences = [item if isinstance(item, Defence) else build_defence(parse_defence(item)) for item in stack or ()]
-    parse_stack(d.config for d in defences)  # the order rules, one line naming the defence
-    pipeline = [d for d in defences if not d.attacker_side]
-    for defence in reversed(pipeline):  # the first listed is outermost: it sees the image first
-        target = DefendedTarget(target, defence)
-    for defence in defences[len(pipeline):]:  # at most one, the attacker's view, around everything
+    for defence in reversed(defences):  # the first listed is outermost: it sees the image first
         target = DefendedTarget(target, defence)
     return target

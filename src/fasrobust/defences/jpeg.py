@@ -46,7 +46,8 @@ def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(out).to(images.device)
 
 
-@register_defence("jpeg")
+@register_defence("jpeg", description="JPEG re-encoding at a quality",
+                  smoke={"quality": 75})
 class JpegDefence(Transform):
     Settings = JpegSettings
 

@@ -51,7 +51,8 @@ def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
-@register_defence("median")
+@register_defence("median", description="a median filter over an odd k x k window (removes isolated pixels by construction)",
+                  smoke={"size": 3})
 class MedianFilter(Transform):
     Settings = MedianSettings
 

@@ -28,11 +28,9 @@ class DefenceSettings(BaseModel):
     name: ClassVar[str] = ""
     #: The field a bare value sets: "median:3" is size 3.
     positional: ClassVar[str]
-    #: Fresh random draws on every query: the same image may get different scores.
+    #: Fresh random draws on every query: the same image may get different scores. An attack on a
+    #: randomized pipeline averages several answers per query (its `eot` option) unless told otherwise.
     randomized: ClassVar[bool] = False
-    #: The attacker's view of the pipeline, not part of what a user deploys (expectation over
-    #: transformation); it must wrap the whole stack, so it comes last.
-    attacker_side: ClassVar[bool] = False
 
     def as_json(self) -> dict[str, Any]:
         """{"name": ..., field: value, ...}: what the store keeps; `parse_defence` reads it back."""

@@ -49,7 +49,8 @@ class SmoothSettings(DefenceSettings):
     seed: Annotated[Whole, Field(ge=0, description="seed of the noise generator")] = 0
 
 
-@register_defence("smooth")
+@register_defence("smooth", description="randomized smoothing: the mean or majority over n Gaussian-noised copies",
+                  smoke={"sigma": 8.0, "n": 2, "seed": 0})
 class RandomizedSmoothing(Defence):
     Settings = SmoothSettings
 

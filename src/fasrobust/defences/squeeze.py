@@ -39,7 +39,8 @@ class SqueezeSettings(DefenceSettings):
                                       "rate")] = 0.1
 
 
-@register_defence("squeeze")
+@register_defence("squeeze", description="the feature-squeezing detector: spoof when P(live) moves under squeezing",
+                  smoke={"threshold": 0.2})
 class SqueezeDetector(Defence):
     Settings = SqueezeSettings
 

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..attacks.base import Attack, attack_class, create_attack
+from ..attacks.base import Attack
 from ..attacks.result import AttackResult, apply_perturbation
+from ..attacks.spec import AttackSpec
 from ..attacks.verify import decode_png, write_png
 from ..attacks.visual import side_by_side
 from ..data.faceset import FaceSet
@@ -31,14 +32,10 @@ from ..errors import AttackError, DataError
 from ..labels import Label
 from ..provenance import file_sha256
 from ..targets.base import Target
+from .run_dir import RunDir
 from .store import AttackRow, job_id
 
 KIND = "attack"
-ADVERSARIAL_DIR = "adversarial"
-#: Keys of an attack job's settings that say which model, images and shard: an attack's own settings sit
-#: beside them (flat, so ids stay those of earlier versions) and may not use these names.
-RESERVED = ("target", "faceset", "split", "attack", "seed", "shard", "image_ids", "labels", "database",
-            "augment", "steps", "train_seed", "model", "train_job", "defences", "train_database", "variant")
 
 
 class LabelSelection(StrEnum):
@@ -90,36 +87,34 @@ def faceset_fingerprint(faceset: FaceSet) -> str:
     return hashlib.sha256(faceset.meta.to_csv(index=False).encode()).hexdigest()[:16]
 
 
-def plan_attack_jobs(*, target_id: str, faceset_id: str, split: str, image_ids: Sequence[int], attack: Attack,
-                     seed: int, shard_size: int = 64, defences: Sequence[Mapping[str, Any]] | None = None
-                     ) -> list[AttackJob]:
-    """Cut `image_ids` into shards of `shard_size` and name each by everything that defines it. A defended
-    target's stack (canonical JSON, `defences.stack_json`) is part of what defines a shard; an undefended
-    one keeps the ids shards always had."""
+def plan_attack_jobs(*, target_id: str, faceset_id: str, split: str, labels: str, image_ids: Sequence[int],
+                     attack: AttackSpec, seed: int, shard_size: int = 64,
+                     defences: Sequence[Mapping[str, Any]] | None = None,
+                     system: Mapping[str, Any] | None = None) -> list[AttackJob]:
+    """Cut `image_ids` into shards of `shard_size` and name each by everything that defines it: the target,
+    the FaceSet and its images, the attack as `{name, settings}`, the seed, the deployed defence stack
+    (canonical JSON, `defences.stack_json`, when there is one) and, for a model an experiment trained, its
+    identity under "system" (what the report groups by)."""
     if shard_size < 1:
         raise AttackError(f"shard size must be >= 1, got {shard_size}")
-    clash = sorted(set(attack.settings()) & set(RESERVED))
-    if clash:
-        raise AttackError(f"attack {attack.name!r}: settings may not be named {', '.join(clash)} (reserved for "
-                          "the job's own keys)")
     if not image_ids:
         raise AttackError("no images to attack (the selection is empty)")
     jobs = []
     for shard, start in enumerate(range(0, len(image_ids), shard_size)):
         ids = tuple(int(i) for i in image_ids[start:start + shard_size])
-        settings = {"target": target_id, "faceset": faceset_id, "split": split, "attack": attack.name,
-                    **attack.settings(), "seed": int(seed), "shard": shard, "image_ids": list(ids)}
+        settings = {"target": target_id, "faceset": faceset_id, "split": split, "labels": str(labels),
+                    "attack": attack.as_json(), "seed": int(seed), "shard": shard, "image_ids": list(ids)}
+        if system:
+            settings["system"] = dict(system)
         if defences:
             settings["defences"] = [dict(d) for d in defences]
         jobs.append(AttackJob(job_id(KIND, settings), shard, ids, settings))
     return jobs
 
 
-def attack_from_settings(settings: Mapping[str, Any], **options: Any) -> Attack:
-    """The attack a job's settings name: the `attack` key, and its own settings among the other keys."""
-    name = settings.get("attack", "pixel")
-    fields = attack_class(name).Settings.model_fields
-    return create_attack(name, **{k: v for k, v in settings.items() if k in fields}, **options)
+def attack_of(settings: Mapping[str, Any]) -> AttackSpec:
+    """The attack a job's settings name."""
+    return AttackSpec.of(settings["attack"])
 
 
 def png_folder(target: Target, attack: Attack, seed: int, defences: Sequence[Mapping[str, Any]] | None = None) -> str:
@@ -127,7 +122,7 @@ def png_folder(target: Target, attack: Attack, seed: int, defences: Sequence[Map
     key = (target.name, attack.config.digest(), seed) + ((json.dumps(list(defences), sort_keys=True),)
                                                          if defences else ())
     digest = hashlib.sha256(repr(key).encode()).hexdigest()
-    return f"{ADVERSARIAL_DIR}/{attack.name}-{digest[:10]}"
+    return RunDir.adversarial_folder(f"{attack.name}-{digest[:10]}")
 
 
 def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int], attack: Attack,
@@ -144,7 +139,7 @@ def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int],
     images = np.ascontiguousarray(faceset.images[positions])
     results = attack.run(target, images, seed=seed, ids=np.asarray(image_ids, dtype=np.int64), on_result=on_result)
     folder = png_folder(target, attack, seed, defences)
-    settings = attack.settings()
+    spec = AttackSpec.from_settings(attack.name, attack.config)
     rows = []
     for position, result in zip(positions, results, strict=True):
         meta = faceset.meta.iloc[position]
@@ -153,8 +148,7 @@ def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int],
             png = f"{folder}/{int(meta['id'])}.png"
             result = _write_and_check(run_dir, png, images[result.index], result)
         rows.append(AttackRow(image_id=int(meta["id"]), source=str(meta["source"]), split=str(meta["split"]),
-                              attack_type=str(meta["attack_type"]), attack=attack.name, settings=settings,
-                              result=result, png=png))
+                              attack_type=str(meta["attack_type"]), attack=spec, result=result, png=png))
     return rows
 
 

@@ -6,9 +6,10 @@ Intervals (95 %): Wilson for recall before, recall after and success (counts ove
 drop a cluster bootstrap of the paired per-image change (caught before minus caught after, the same
 images before and after), resampling whole source videos, since frames of one video are not independent.
 
-One function for everyone: `fasrobust attack` prints these, and the report's tables and figures show
-them. Each row carries its own criterion (`threshold`): a spoof is caught before the attack iff
-P(live) < threshold; after it iff the attack did not succeed. An image counts as fooled within q queries
+One function for everyone: `fasrobust attack` prints these, and the report's tables, figures and findings
+show them. A spoof is caught before the attack iff its clean query did not call it live (`already_live`,
+by the row's own criterion: P(live) < threshold, or a decision of spoof); after it iff the attack did not
+succeed. An image counts as fooled within q queries
 iff the attack succeeded (verified where checked) having spent at most q (attacks stop at their first
 success and are prefix-consistent along their budget, so this equals an attack run with budget q).
 """
@@ -34,6 +35,11 @@ def fooled_within(rows: pd.DataFrame, queries: float | np.ndarray | None = None)
     return won & (rows["queries"].to_numpy(dtype=float) <= queries)
 
 
+def caught_before(rows: pd.DataFrame) -> np.ndarray:
+    """Per row: the target called the clean image spoof (its first query did not call it live)."""
+    return ~rows["already_live"].to_numpy(dtype=bool)
+
+
 def spoof_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["attack_type"] != BONA_FIDE]
 
@@ -54,22 +60,21 @@ def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None, 
                 "attacked": 0, "success_verified": np.nan, "median_queries": np.nan, "queries": 0,
                 "not_verified": 0, "recall_ci": (np.nan, np.nan), "recall_after_ci": (np.nan, np.nan),
                 "success_ci": (np.nan, np.nan), "recall_drop_ci": (np.nan, np.nan), "videos": 0}
-    threshold = spoof["threshold"].to_numpy(dtype=float) if "threshold" in spoof else np.full(n, 0.5)
-    caught_before = spoof["p_live_before"].to_numpy(dtype=float) < threshold
+    caught = caught_before(spoof)
     won = fooled_within(spoof, queries)
     attacked = ~spoof["already_live"].to_numpy(dtype=bool)
     wins = won & attacked
     verified = spoof["verified"].fillna(0).to_numpy(dtype=float) == 1
     used = spoof["queries"].to_numpy(dtype=float)
-    before, after = float(caught_before.mean()), float((~won).mean())
+    before, after = float(caught.mean()), float((~won).mean())
     return {
         "spoofs": n,
         "recall": 100 * before,
-        "recall_ci": _percent(wilson_interval(int(caught_before.sum()), n)),
+        "recall_ci": _percent(wilson_interval(int(caught.sum()), n)),
         "recall_after": 100 * after,
         "recall_after_ci": _percent(wilson_interval(int((~won).sum()), n)),
         "recall_drop": recall_drop(before, after),
-        "recall_drop_ci": paired_drop_interval(caught_before, ~won, _sources(spoof), resamples),
+        "recall_drop_ci": paired_drop_interval(caught, ~won, _sources(spoof), resamples),
         "videos": int(len(set(_sources(spoof).tolist()))),
         "successes": int(won.sum()),
         "attacked": int(attacked.sum()),

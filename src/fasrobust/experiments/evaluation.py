@@ -7,7 +7,9 @@ function (`jobs.py` -> `run_attack_shard`), commit through the runner's schedule
 `attack_stats`. Before any shard the target's sanity check runs (the same image twice, one at a time vs in
 a batch); a target that fails it is refused with one line. A target that fails with a contract error
 (it answers every call the same way) stops the evaluation with that line; a transient failure (down,
-slow, budget spent) leaves the shards to a re-run.
+slow, budget spent) leaves the shards to a re-run. The attack's group (its image ids and shard jobs) is
+recorded in the run directory's plan.json, as `fasrobust run` records its groups, so the report can say
+what is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..attacks.base import Attack
+from ..attacks.spec import AttackSpec
 from ..data.faceset import FaceSet
 from ..errors import DataError
 from ..targets.base import Target
@@ -26,9 +28,10 @@ from .attack_stats import attack_stats
 from .executors import create_executor
 from .jobs import shared_target
 from .plan import Job, JobKind
-from .runner import STORE_FILE, run_jobs
+from .run_dir import RunDir
+from .runner import run_jobs
 from .spec import ImageSelection
-from .store import ResultsStore
+from .store import ResultsStore, job_id
 
 #: Images the sanity check scores (twice, and one at a time).
 CHECK_IMAGES = 8
@@ -51,34 +54,45 @@ class AttackSummary:
         return int(self.stats["spoofs"])
 
 
-def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet, *, attack: Attack,
-                selection: ImageSelection, seed: int, defences: list[dict[str, Any]] | None = None) -> list[Job]:
-    """The shard jobs of one (target, defence stack, attack, selection), named exactly as earlier runs named
-    them (an undefended target's shards keep their ids)."""
+def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet, *, attack: AttackSpec,
+                selection: ImageSelection, seed: int, defences: list[dict[str, Any]] | None = None,
+                max_active: int | None = None) -> tuple[list[Job], list[int]]:
+    """The shard jobs of one (target, defence stack, attack, selection), and the FaceSet ids they attack.
+    `max_active` (images searched side by side) travels in the jobs' inputs: it changes speed, not results."""
     ids = select_image_ids(faceset, split=selection.split, labels=selection.labels, limit=selection.limit,
                            seed=selection.seed)
     planned = plan_attack_jobs(target_id=target_id, faceset_id=faceset_fingerprint(faceset), split=selection.split,
-                               image_ids=ids, attack=attack, seed=seed, shard_size=selection.shard_size,
-                               defences=defences)
-    inputs = {"faceset": str(Path(faceset.root).resolve()), "target": {"id": target_id, **target_source}}
+                               labels=selection.labels.value, image_ids=ids, attack=attack, seed=seed,
+                               shard_size=selection.shard_size, defences=defences)
+    inputs = {"faceset": str(Path(faceset.root).resolve()), "target": {"id": target_id, **target_source},
+              **({"attack_options": {"max_active": int(max_active)}} if max_active else {})}
     behind = f" behind {_describe(defences)}" if defences else ""
-    return [Job(p.job_id, JobKind.ATTACK, p.settings, inputs,
-                label=f"attack{behind} {attack.name} ({attack.config.describe()}) shard {p.shard + 1}/{len(planned)}")
-            for p in planned]
+    jobs = [Job(p.job_id, JobKind.ATTACK, p.settings, inputs,
+                label=f"attack{behind} {attack.describe()} shard {p.shard + 1}/{len(planned)}") for p in planned]
+    return jobs, ids
 
 
-def evaluate_attack(target: Target, faceset: FaceSet, *, attack: Attack, run_dir: str | Path, target_id: str,
+def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run_dir: str | Path, target_id: str,
                     selection: ImageSelection, seed: int = 0, target_source: dict[str, Any] | None = None,
-                    check: bool = True, defences: list[dict[str, Any]] | None = None) -> AttackSummary:
+                    check: bool = True, defences: list[dict[str, Any]] | None = None,
+                    max_active: int | None = None) -> AttackSummary:
     """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc.
     `defences` (canonical JSON, `defences.stack_json`) puts the target behind that stack: the shards wrap it,
-    the attack queries the whole pipeline, and the sanity check runs on the pipeline too."""
+    the attack queries the whole pipeline, and the sanity check runs on the pipeline too. An unset `eot`
+    is chosen for the pipeline (randomized or not) before the shards are named."""
     if faceset.root is None:
         raise DataError("the FaceSet must be on disk (write it first): attack jobs read it by path")
-    jobs = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
-                       selection=selection, seed=seed, defences=defences)
-    run_dir = Path(run_dir)
-    with ResultsStore(run_dir / STORE_FILE) as store:
+    attack = attack.for_pipeline(randomized=_randomized(target, defences))
+    jobs, ids = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
+                            selection=selection, seed=seed, defences=defences, max_active=max_active)
+    layout = RunDir(run_dir)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    layout.record_groups([{"key": job_id("group", {"target": target_id, "attack": attack.as_json(), "seed": seed,
+                                                    "defences": defences or [], "images": ids}),
+                           "target": target_id, "attack": attack.as_json(), "seed": seed,
+                           **({"defences": defences} if defences else {}), "image_ids": ids,
+                           "shards": [j.id for j in jobs]}])
+    with ResultsStore(layout.store_file) as store:
         todo = [j for j in jobs if not store.is_done(j.id)]
         if check and todo:
             check_target(target, shard_images(faceset, list(todo[0].settings["image_ids"])[:CHECK_IMAGES]))
@@ -90,6 +104,12 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: Attack, run_dir
     return AttackSummary(images=len(frame), stats=attack_stats(frame), jobs_run=summary.committed,
                          jobs_resumed=summary.skipped, jobs_failed=len(summary.failed) + len(summary.blocked),
                          threshold=threshold, failures=dict(summary.target_failures))
+
+
+def _randomized(target: Target, defences: list[dict[str, Any]] | None) -> bool:
+    from ..defences import parse_stack
+
+    return bool(target.randomized) or any(s.randomized for s in parse_stack(defences or []))
 
 
 def _describe(stack: list[dict[str, Any]]) -> str:

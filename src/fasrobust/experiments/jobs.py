@@ -20,10 +20,9 @@ from typing import Any
 
 from ..errors import FasrobustError, TargetError, TransientTargetError
 from .plan import Job, JobKind
+from .run_dir import RunDir
 from .store import AttackRow
 
-#: Where evaluations other than a model's own (another database, behind defences) are written.
-EVALUATIONS_DIR = "evaluations"
 #: Test images the latency of a defended model is timed on.
 LATENCY_IMAGES = 64
 
@@ -100,9 +99,8 @@ def execute(task: Task) -> Outcome:
     return Outcome(task.job_id, result, rows, time.perf_counter() - start, host=host)
 
 
-def _path(task: Task, relative: str) -> Path:
-    path = Path(relative)
-    return path if path.is_absolute() else Path(task.run_dir) / path
+def _path(task: Task, recorded: str) -> Path:
+    return RunDir(task.run_dir).path(recorded)
 
 
 def _faceset(task: Task):
@@ -163,13 +161,13 @@ def evaluate_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
         return {"model_dir": task.inputs["model_dir"], "metrics": metrics}, []
     from ..data.faceset import FaceSet
 
-    out = Path(task.run_dir) / EVALUATIONS_DIR / f"{task.job_id}.json"
+    out = _path(task, RunDir.evaluation_file(task.job_id))
     metrics = evaluate(model_dir, _faceset(task), device=task.device, out=out,
                        threshold_faceset=FaceSet.load(_path(task, threshold_faceset)) if threshold_faceset else None,
                        wrap=(lambda target: _defended(target, stack)) if stack else None,
                        **task.inputs.get("options", {}))
     result = {"model_dir": task.inputs["model_dir"], "metrics": metrics,
-              "evaluation": str(out.relative_to(task.run_dir))}
+              "evaluation": RunDir.evaluation_file(task.job_id)}
     if stack:
         result["latency"] = _latency(model_dir, _faceset(task), stack, task.device)
     return result, []
@@ -255,10 +253,10 @@ def attack_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
     """Attack one shard of images with one target; PNGs go to the run directory's `adversarial/`. The
     target's sanity check runs before its first shard in each process."""
     from ..targets.checks import check_target
-    from .attack_job import attack_from_settings, run_attack_shard, shard_images
+    from .attack_job import attack_of, run_attack_shard, shard_images
 
     s = task.settings
-    attack = attack_from_settings(s)
+    attack = attack_of(s).attack(**task.inputs.get("attack_options", {}))
     faceset = _faceset(task)
     target, owned = _open_target(task)
     stack = s.get("defences") or []

@@ -11,29 +11,28 @@ trajectories give the result at every smaller budget (Fig. 4 costs no extra atta
 records which budgets each merged attack serves).
 
 Attack shards need the FaceSet's image ids, so they are planned by `shard_jobs` once the database is
-prepared. A job's `settings` define its id (and are stored); its `inputs` are where the worker finds
-things in the run directory (paths relative to it), which do not change what the job computes."""
+prepared (the runner then records each group's image ids and shard jobs in plan.json, so what is missing
+is a set difference). A job's `settings` define its id (and are stored); its `inputs` are where the
+worker finds things in the run directory (paths relative to it), which do not change what the job
+computes. An attack whose `eot` is unset gets it chosen for the stack it attacks: averaged answers behind a
+defence that declares itself randomized, one answer otherwise (`attacks/eot.py`)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..attacks import attack_class, attack_settings
+from ..attacks import AttackSpec, attack_class
 from ..data.faceset import FaceSet
 from ..errors import ConfigError
-from .attack_job import attack_from_settings, plan_attack_jobs, select_image_ids
+from .attack_job import plan_attack_jobs, select_image_ids
+from .run_dir import RunDir
 from .spec import STANDARD_VARIANT, ExperimentSpec, Grid, ImageSelection, prepare_settings, train_settings
 from .store import job_id
 
-FACESETS_DIR = "facesets"
-MODELS_DIR = "models"
-#: The defence that only the attacker applies (expectation over transformation): never deployed.
-ATTACKER_SIDE = "eot"
 #: TrainSettings that do not change the weights a run produces (they may differ on a resume).
 _NOT_IDENTITY = ("device", "threads", "eval_every", "checkpoint_every")
 
@@ -71,13 +70,15 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class AttackGroup:
-    """One attack setting on one model: becomes shard jobs once the database's FaceSet exists."""
+    """One attack setting on one model behind one stack: becomes shard jobs once the FaceSet exists."""
 
     key: str
     database: str
     prepare_job: str
     model: ModelRef
-    settings: dict[str, Any]  # model identity + attack name + its settings (budget: the largest) + seed
+    attack: AttackSpec  # at the largest budget the studies asked for
+    seed: int
+    defences: tuple[dict[str, Any], ...]  # the deployed stack ([] undefended)
     inputs: dict[str, Any]
     budgets: tuple[int, ...]  # every budget the studies asked for, in the attack's budget field's unit
     studies: tuple[str, ...]
@@ -87,6 +88,14 @@ class AttackGroup:
     @property
     def train_job(self) -> str | None:
         return self.model.identity.get("train_job")
+
+    def describe(self) -> dict[str, Any]:
+        """The group as plan.json keeps it (the runner adds its image ids and shard jobs)."""
+        return {"key": self.key, "database": self.database, "system": self.model.identity,
+                "target": self.model.target["id"], "attack": self.attack.as_json(), "seed": self.seed,
+                **_stack_key(list(self.defences)), "budget_field": self.budget_field, "budgets": list(self.budgets),
+                "studies": list(self.studies),
+                **({"images": self.selection.model_dump(mode="json")} if self.selection else {})}
 
 
 @dataclass
@@ -103,12 +112,7 @@ class Plan:
             "spec": self.spec.name,
             "jobs": [{"id": j.id, "kind": j.kind.value, "label": j.label, "needs": list(j.needs),
                       "settings": j.settings, "inputs": j.inputs} for j in self.jobs.values()],
-            "attack_groups": [{"key": g.key, "database": g.database, "train_job": g.train_job,
-                               "target": g.model.target["id"],
-                               "settings": g.settings, "budget_field": g.budget_field, "budgets": list(g.budgets),
-                               "studies": list(g.studies),
-                               **({"images": g.selection.model_dump(mode="json")} if g.selection else {})}
-                              for g in self.groups],
+            "attack_groups": [g.describe() for g in self.groups],
             "studies": self.studies,
         }
 
@@ -134,18 +138,21 @@ def make_plan(spec: ExperimentSpec) -> Plan:
                 for test_db in study.test_databases or [database]:
                     model = _trained(train, prepare_jobs[test_db])
                     for stack in stacks:
-                        evaluate = _evaluate_job(spec, train, prepare_jobs[test_db], _deployed(stack))
+                        evaluate = _evaluate_job(spec, train, prepare_jobs[test_db], stack)
                         jobs.setdefault(evaluate.id, evaluate)
-                        for attack in _attack_points(grid):
-                            group = _group_entry(groups, prepare_jobs[test_db], model, attack, study_name, stack, own)
-                            points.append({**model.identity, "evaluate_job": evaluate.id, **_stack_key(stack),
-                                           **attack, "group": group["key"]})
+                        for attack, attack_seed in _attack_points(grid, stack):
+                            group = _group_entry(groups, prepare_jobs[test_db], model, attack, attack_seed,
+                                                 study_name, stack, own)
+                            points.append({"system": model.identity, "evaluate_job": evaluate.id,
+                                           **_stack_key(stack), "attack": attack.as_json(), "seed": attack_seed,
+                                           "group": group["key"]})
             for external in _external_targets(spec, study.targets, database, prepare):
                 for stack in stacks:
-                    for attack in _attack_points(grid):
-                        group = _group_entry(groups, prepare, external, attack, study_name, stack, own)
-                        points.append({"database": database, "target": external.identity["target_name"],
-                                       "target_id": external.key, **_stack_key(stack), **attack,
+                    for attack, attack_seed in _attack_points(grid, stack):
+                        group = _group_entry(groups, prepare, external, attack, attack_seed, study_name, stack,
+                                             own)
+                        points.append({"system": external.identity, "target_id": external.key,
+                                       **_stack_key(stack), "attack": attack.as_json(), "seed": attack_seed,
                                        "group": group["key"]})
     merged = [_finish_group(g) for g in groups.values()]
     return Plan(spec, _ordered(jobs), merged, studies)
@@ -160,7 +167,7 @@ def _prepare_job(spec: ExperimentSpec, database: str) -> Job:
             index = spec.databases.index(db)
             raise ConfigError(f"databases.{index}.prepare.root: '{root}' is relative: give the folder that holds "
                               "it with --data-root DIR (or data_root in the spec)")
-        faceset_dir = f"{FACESETS_DIR}/{db.name}"
+        faceset_dir = RunDir.faceset_dir(db.name)
         ps = prepare_settings(db, Path(faceset_dir), spec.data_root)
         # `out` and `workers` say where and how fast, not what: they stay out of the id.
         settings = {"database": db.name, "prepare": ps.model_dump(mode="json", exclude={"out", "workers"})}
@@ -173,8 +180,8 @@ def _prepare_job(spec: ExperimentSpec, database: str) -> Job:
 def _train_job(spec: ExperimentSpec, prepare: Job, database: str, augment: str, steps: int, seed: int,
                variant: str = STANDARD_VARIANT) -> Job:
     steps = max(1, round(steps * spec.database(database).steps_scale))
-    ts = train_settings(spec, augment=augment, steps=steps, seed=seed, **spec.variant_training(variant))
-    ts = ts if isinstance(ts, dict) else ts.model_dump(mode="json")
+    ts = train_settings(spec, augment=augment, steps=steps, seed=seed, **spec.variant_training(variant)
+                        ).model_dump(mode="json")
     identity = {k: v for k, v in ts.items() if k not in _NOT_IDENTITY}
     settings = {"database": database, "prepare_job": prepare.id, "augment": augment, "steps": steps,
                 "train_seed": seed, "model": ts.get("model"), "train": identity}
@@ -183,16 +190,16 @@ def _train_job(spec: ExperimentSpec, prepare: Job, database: str, augment: str, 
         settings["variant"] = variant
     train_id = job_id(JobKind.TRAIN, settings)
     folder = f"{augment}-{variant}" if named else augment
-    model_dir = f"{MODELS_DIR}/{database}/{folder}-{steps}steps-seed{seed}-{train_id[-8:]}"
+    model_dir = RunDir.model_dir(database, f"{folder}-{steps}steps-seed{seed}-{train_id[-8:]}")
     inputs = {"faceset": prepare.inputs["faceset"], "model_dir": model_dir, "train": ts}
     label = f"train {database} {augment}{f' ({variant})' if named else ''} {steps} steps seed {seed}"
     return Job(train_id, JobKind.TRAIN, settings, inputs, (prepare.id,), label)
 
 
 def _evaluate_job(spec: ExperimentSpec, train: Job, test_prepare: Job, deployed: list[dict[str, Any]]) -> Job:
-    """The clean evaluation of a model on a database's test split, behind a deployed defence stack (never
-    the attacker's eot). A model on its own database, undefended, keeps the id it always had; on another
-    database its EER threshold still comes from its training database's dev split."""
+    """The clean evaluation of a model on a database's test split, behind a deployed defence stack. A model
+    on its own database, undefended, keeps the id it always had; on another database its EER threshold
+    still comes from its training database's dev split."""
     s = train.settings
     database = test_prepare.settings["database"]
     settings = {"database": database, **{k: s[k] for k in ("augment", "steps", "train_seed", "model")},
@@ -227,9 +234,13 @@ def _stack(entries: list) -> list[dict[str, Any]]:
     return stack_json(parse_stack(entries))
 
 
-def _deployed(stack: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The stack a user ships: without the attacker's expectation over transformation."""
-    return [d for d in stack if d["name"] != ATTACKER_SIDE]
+def _randomized(stack: list[dict[str, Any]]) -> bool:
+    """Whether a stack declares itself randomized (a defence's settings say so)."""
+    if not stack:
+        return False
+    from ..defences import parse_stack
+
+    return any(settings.randomized for settings in parse_stack(stack))
 
 
 def _stack_key(stack: list[dict[str, Any]]) -> dict[str, Any]:
@@ -242,14 +253,12 @@ def _describe(stack: list[dict[str, Any]]) -> str:
     return describe_stack(parse_stack(stack))
 
 
-def _attack_points(grid: Grid) -> list[dict[str, Any]]:
-    """Every (attack, full settings, seed) of a grid; settings validated and completed by the attack."""
-    points = []
-    for entry in grid.attacks:
-        for values in entry.points():
-            settings = attack_settings(entry.name, values).as_json()
-            points += [{"attack": entry.name, "settings": settings, "seed": seed} for seed in entry.seed]
-    return points
+def _attack_points(grid: Grid, stack: list[dict[str, Any]]) -> list[tuple[AttackSpec, int]]:
+    """Every (attack, seed) of a grid against one stack: settings validated and completed by the attack,
+    its `eot` chosen for the stack when the grid leaves it unset."""
+    randomized = _randomized(stack)
+    return [(AttackSpec(name=entry.name, settings=values).for_pipeline(randomized=randomized), seed)
+            for entry in grid.attacks for values in entry.points() for seed in entry.seed]
 
 
 def _trained(train: Job, test_prepare: Job) -> ModelRef:
@@ -285,24 +294,22 @@ def _external_targets(spec: ExperimentSpec, names: list[str] | None, database: s
     return refs
 
 
-def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, model: ModelRef, point: Mapping[str, Any],
+def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, model: ModelRef, attack: AttackSpec, seed: int,
                  study: str, stack: list[dict[str, Any]], selection: ImageSelection | None) -> dict[str, Any]:
     """Attack points that differ only in their budget share one group (run once, at the largest); a study
     with its own image selection gets groups of its own."""
-    budget_field = attack_class(point["attack"]).Settings.budget_field
-    without = {k: v for k, v in point["settings"].items() if k != budget_field}
-    # A trained model's groups keep the key they had before external targets, other databases and
-    # defences existed: those enter the key only when present.
+    budget_field = attack_class(attack.name).Settings.budget_field
+    without = {k: v for k, v in attack.settings.items() if k != budget_field}
     owner = {"train_job": model.key} if "train_job" in model.identity else {"target": model.key}
     if "train_database" in model.identity:
         owner["database"] = model.database
     images = {"images": selection.model_dump(mode="json")} if selection is not None else {}
-    key = job_id("group", {**owner, "attack": point["attack"], **without, "seed": point["seed"], **_stack_key(stack),
-                           **images})
-    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "model": model, "attack": point["attack"],
-                                    "settings": without, "seed": point["seed"], "budget_field": budget_field,
-                                    "budgets": set(), "studies": [], "defences": stack, "selection": selection})
-    entry["budgets"].add(int(point["settings"][budget_field]))
+    key = job_id("group", {**owner, "attack": {"name": attack.name, "settings": without}, "seed": seed,
+                           **_stack_key(stack), **images})
+    entry = groups.setdefault(key, {"key": key, "prepare": prepare, "model": model, "attack": attack, "seed": seed,
+                                    "budget_field": budget_field, "budgets": set(), "studies": [],
+                                    "defences": stack, "selection": selection})
+    entry["budgets"].add(int(attack.settings[budget_field]))
     if study not in entry["studies"]:
         entry["studies"].append(study)
     return entry
@@ -311,15 +318,13 @@ def _group_entry(groups: dict[str, dict[str, Any]], prepare: Job, model: ModelRe
 def _finish_group(entry: dict[str, Any]) -> AttackGroup:
     model: ModelRef = entry["model"]
     budgets = tuple(sorted(entry["budgets"]))
-    # The attack's settings sit flat beside the model's identity (its settings may not use those names:
-    # `attack_job.RESERVED`), so a group's shard ids are the ones earlier versions gave the same attack.
-    settings = {**model.identity, "attack": entry["attack"], **entry["settings"],
-                entry["budget_field"]: budgets[-1], "seed": entry["seed"], **_stack_key(entry["defences"])}
+    attack = entry["attack"].with_settings(**{entry["budget_field"]: budgets[-1]})
     inputs = {"faceset": entry["prepare"].inputs["faceset"]}
     if "train_job" in model.identity:
         inputs["model_dir"] = model.target["source"]
-    return AttackGroup(entry["key"], model.database, entry["prepare"].id, model, settings, inputs, budgets,
-                       tuple(entry["studies"]), entry["budget_field"], entry["selection"])
+    return AttackGroup(entry["key"], model.database, entry["prepare"].id, model, attack, entry["seed"],
+                       tuple(entry["defences"]), inputs, budgets, tuple(entry["studies"]), entry["budget_field"],
+                       entry["selection"])
 
 
 def _ordered(jobs: dict[str, Job]) -> dict[str, Job]:
@@ -336,20 +341,15 @@ def select_images(faceset: FaceSet, selection: ImageSelection) -> list[int]:
 
 def shard_jobs(group: AttackGroup, image_ids: list[int], selection: ImageSelection) -> list[Job]:
     """One job per shard of `shard_size` images, named like `fasrobust attack` names its shards (the
-    model's train job or the external target's id is the target, the prepare job the FaceSet), so a shard's id names its images
-    and a changed selection never reuses a shard that attacked others. The stored settings add what
-    the report groups by (database, augmentation, steps, ...)."""
-    s = group.settings
-    attack = attack_from_settings(s)
+    model's train job or the external target's id is the target, the prepare job the FaceSet), so a shard's
+    id names its images and a changed selection never reuses a shard that attacked others. The settings
+    nest the model's identity under "system" (what the report groups by)."""
     planned = plan_attack_jobs(target_id=group.model.key, faceset_id=group.prepare_job, split=selection.split,
-                               image_ids=image_ids, attack=attack, seed=s["seed"], shard_size=selection.shard_size,
-                               defences=s.get("defences"))
-    jobs = []
-    for shard in planned:
-        settings = {**s, **shard.settings, "labels": selection.labels.value}
-        behind = f" behind {_describe(s['defences'])}" if s.get("defences") else ""
-        label = (f"attack {group.database} {group.model.label}{behind} {attack.name} ({attack.config.describe()}) "
-                 f"shard {shard.shard + 1}/{len(planned)}")
-        inputs = {**group.inputs, "target": group.model.target}
-        jobs.append(Job(shard.job_id, JobKind.ATTACK, settings, inputs, group.model.needs, label))
-    return jobs
+                               labels=selection.labels.value, image_ids=image_ids, attack=group.attack,
+                               seed=group.seed, shard_size=selection.shard_size, defences=list(group.defences),
+                               system=group.model.identity)
+    behind = f" behind {_describe(list(group.defences))}" if group.defences else ""
+    inputs = {**group.inputs, "target": group.model.target}
+    return [Job(shard.job_id, JobKind.ATTACK, shard.settings, inputs, group.model.needs,
+                f"attack {group.database} {group.model.label}{behind} {group.attack.describe()} "
+                f"shard {shard.shard + 1}/{len(planned)}") for shard in planned]

@@ -5,7 +5,11 @@ an executor, and commit each finished job (with its attack rows) in one transact
 driver, the store's only writer. Killing the driver at any moment loses at most the jobs in flight;
 running the same command again resumes. Ctrl-C (or SIGTERM) stops the workers and keeps what was
 committed. A job that fails with a user error is recorded in the store and the run goes on without
-the jobs that need it; a worker that dies under a job gets the job again, up to `max_attempts`."""
+the jobs that need it; a worker that dies under a job gets the job again, up to `max_attempts`.
+
+When an attack group's FaceSet is ready, its image ids and shard jobs go into plan.json, so the report
+tells what is missing by a set difference. The report is built by the command that ran the spec (the
+CLI), not here: the report stage sits above this one."""
 
 from __future__ import annotations
 
@@ -25,12 +29,10 @@ from ..provenance import environment, write_bytes_atomic, write_json_atomic
 from .executors import Executor, create_executor
 from .jobs import Outcome, Task
 from .plan import AttackGroup, Job, JobKind, make_plan, select_images, shard_jobs
+from .run_dir import RunDir
 from .spec import ExperimentSpec, ImageSelection
 from .store import ResultsStore
 
-SPEC_FILE = "spec.yaml"
-PLAN_FILE = "plan.json"
-STORE_FILE = "results.sqlite"
 #: Ready jobs start in this order: finish what a trained model enables before training the next one,
 #: so a run stopped halfway has complete table rows rather than many models and no attacks.
 _PRIORITY = {JobKind.PREPARE: 0, JobKind.EVALUATE: 1, JobKind.ATTACK: 2, JobKind.TRAIN: 3}
@@ -49,31 +51,26 @@ class RunSummary:
     #: gets no further jobs in this run
     target_failures: dict[str, tuple[str, str]] = field(default_factory=dict)
     wall_s: float = 0.0
-    report: Path | None = None
-
-    @property
-    def complete(self) -> bool:
-        return not self.failed and not self.blocked
 
 
 def run(spec: ExperimentSpec, run_dir: str | Path, *, executor: Executor | None = None,
-        update: bool = False, report: bool = True, max_attempts: int = 3) -> RunSummary:
+        update: bool = False, max_attempts: int = 3) -> RunSummary:
     """Run (or resume) `spec` in `run_dir`. `update=True` lets a changed spec add its new jobs to a
     run directory made with another version of it (the committed jobs stay and are reused)."""
-    run_dir = Path(run_dir)
+    layout = RunDir(run_dir)
     plan = make_plan(spec)  # first: a spec that cannot be planned leaves the run directory alone
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _save_spec(spec, run_dir, update=update)
-    write_json_atomic(run_dir / PLAN_FILE, plan.describe())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    _save_spec(spec, layout, update=update)
+    layout.write_plan(plan.describe())
     owned = executor is None
     executor = executor or create_executor()
-    summary = RunSummary(run_dir)
+    summary = RunSummary(layout.root)
     start = time.perf_counter()
     try:
-        with ResultsStore(run_dir / STORE_FILE) as store, _sigterm_as_interrupt():
-            write_json_atomic(run_dir / "run.json", {"spec": spec.name, "executor": executor.describe(),
-                                                     "environment": environment()})
-            _Scheduler(plan.jobs, plan.groups, spec.images, spec.name, store, executor, run_dir, summary,
+        with ResultsStore(layout.store_file) as store, _sigterm_as_interrupt():
+            write_json_atomic(layout.run_file, {"spec": spec.name, "executor": executor.describe(),
+                                                "environment": environment()})
+            _Scheduler(plan.jobs, plan.groups, spec.images, spec.name, store, executor, layout, summary,
                        max_attempts).run()
     except BaseException:
         executor.close(cancel=True)
@@ -81,8 +78,6 @@ def run(spec: ExperimentSpec, run_dir: str | Path, *, executor: Executor | None 
     if owned:
         executor.close()
     summary.wall_s = time.perf_counter() - start
-    if report:
-        summary.report = _build_report(run_dir)
     return summary
 
 
@@ -93,7 +88,7 @@ def run_jobs(jobs: list[Job], run_dir: str | Path, *, store: ResultsStore, execu
     summary = RunSummary(Path(run_dir))
     start = time.perf_counter()
     with _sigterm_as_interrupt():
-        _Scheduler({j.id: j for j in jobs}, [], None, name, store, executor, Path(run_dir), summary,
+        _Scheduler({j.id: j for j in jobs}, [], None, name, store, executor, RunDir(run_dir), summary,
                    max_attempts).run()
     summary.wall_s = time.perf_counter() - start
     return summary
@@ -101,10 +96,10 @@ def run_jobs(jobs: list[Job], run_dir: str | Path, *, store: ResultsStore, execu
 
 class _Scheduler:
     def __init__(self, jobs: dict[str, Job], groups: list[AttackGroup], selection: ImageSelection | None,
-                 name: str, store: ResultsStore, executor: Executor, run_dir: Path, summary: RunSummary,
+                 name: str, store: ResultsStore, executor: Executor, layout: RunDir, summary: RunSummary,
                  max_attempts: int):
         self.name, self.selection = name, selection
-        self.store, self.executor, self.run_dir = store, executor, run_dir
+        self.store, self.executor, self.layout = store, executor, layout
         self.summary, self.max_attempts = summary, max_attempts
         self.jobs: dict[str, Job] = dict(jobs)
         self.waiting: list[AttackGroup] = list(groups)  # not sharded yet
@@ -139,7 +134,7 @@ class _Scheduler:
 
     def _submit_ready(self) -> None:
         for job in self._ready()[: max(0, self.executor.slots - len(self.running))]:
-            self.executor.submit(Task.of(job, self.run_dir, threads=self.executor.threads))
+            self.executor.submit(Task.of(job, self.layout.root, threads=self.executor.threads))
             self.running.add(job.id)
             self.attempts[job.id] += 1
 
@@ -167,14 +162,15 @@ class _Scheduler:
         console.print(f"[red]failed[/] {job.label}: {outcome.error.strip().splitlines()[-1]}")
 
     def _expand(self) -> None:
-        """Shard the attack groups whose FaceSet is ready (its prepare job is committed)."""
-        still = []
+        """Shard the attack groups whose FaceSet is ready (its prepare job is committed), and record each
+        one's image ids and shard jobs in plan.json."""
+        still, sharded = [], []
         for group in self.waiting:
             if group.prepare_job not in self.done:
                 still.append(group)
                 continue
             try:
-                faceset = FaceSet.load(_resolve(self.run_dir, group.inputs["faceset"]))
+                faceset = FaceSet.load(self.layout.path(group.inputs["faceset"]))
                 selection = group.selection or self.selection
                 ids = select_images(faceset, selection)
             except FasrobustError as exc:  # e.g. no spoof images in the split: these attacks cannot run
@@ -182,10 +178,14 @@ class _Scheduler:
                 self.store.record_failure(group.key, message)
                 self.summary.failed[group.key] = message
                 continue
-            for job in shard_jobs(group, ids, selection):
+            shards = shard_jobs(group, ids, selection)
+            for job in shards:
                 self.jobs.setdefault(job.id, job)
                 if self.store.is_done(job.id):
                     self.done.add(job.id)
+            sharded.append({"key": group.key, "image_ids": ids, "shards": [j.id for j in shards]})
+        if sharded:
+            self.layout.record_groups(sharded)
         self.waiting = still
 
     def _mark_blocked(self) -> None:
@@ -210,14 +210,9 @@ def _target_of(job: Job) -> str:
     return str((job.inputs.get("target") or {}).get("id") or "")
 
 
-def _resolve(run_dir: Path, path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else run_dir / p
-
-
-def _save_spec(spec: ExperimentSpec, run_dir: Path, *, update: bool) -> None:
+def _save_spec(spec: ExperimentSpec, layout: RunDir, *, update: bool) -> None:
     """Keep the resolved spec next to the results; refuse to mix two different specs silently."""
-    path = run_dir / SPEC_FILE
+    path = layout.spec_file
     new = spec.model_dump(mode="json")
     if path.exists() and not update:
         old = yaml.safe_load(path.read_text()) or {}
@@ -253,13 +248,3 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _build_report(run_dir: Path) -> Path | None:
-    try:
-        from ..report import build_report
-    except ImportError:
-        console.print("[yellow]note:[/] the report stage is not installed; results are in "
-                      f"{run_dir / STORE_FILE}")
-        return None
-    return build_report(run_dir)

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigError
+from ..paper import PAPER_ATTACK
 from ..settings import Settings
 
 PRESETS_PACKAGE = "fasrobust.experiments.presets"
@@ -44,19 +45,10 @@ class ImageLabels(StrEnum):
     ALL = "all"  # live images too (an attack that makes live look spoof is not the paper's)
 
 
-#: The canonical names (training/augment/names.py), used when the training stage is not importable (a bare
-#: checkout): the paper's eight, impulse noise alone, and each of the other seven with impulse noise.
-_AUGMENTATIONS = ("none", "shift", "shear", "zoom", "rotation", "channel_shift", "flip", "all", "impulse",
-                  "shift+impulse", "shear+impulse", "zoom+impulse", "rotation+impulse", "channel_shift+impulse",
-                  "flip+impulse", "all+impulse")
-
-
 def augmentation_names() -> tuple[str, ...]:
     """Every canonical augmentation name: the paper's eight, 'impulse', and '<setting>+impulse'."""
-    try:
-        from ..training.augment import augment_names
-    except ImportError:
-        return _AUGMENTATIONS
+    from ..training.augment import augment_names
+
     return augment_names()
 
 
@@ -83,7 +75,7 @@ class AttackGrid(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: str = "pixel"
+    name: str = PAPER_ATTACK
     seed: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
 
     @field_validator("seed")
@@ -341,9 +333,7 @@ def prepare_settings(db: DatabaseSpec, out: Path, data_root: Path | None):
 
 def train_settings(spec: ExperimentSpec, *, augment: str, steps: int, seed: int, **extra: Any):
     """TrainSettings of one grid point (the spec's model and training keys plus the grid's values)."""
-    try:
-        from ..training.train_settings import TrainSettings
-    except ImportError:  # a checkout without the training stage: nothing to validate against yet
-        return {**spec.model, **spec.training, "augment": augment, "steps": steps, "seed": seed, **extra}
+    from ..training.train_settings import TrainSettings
+
     return TrainSettings.build({**spec.model, **spec.training, "augment": augment, "steps": steps,
                                 "seed": seed, **extra})

@@ -5,10 +5,13 @@ attack rows are committed in one transaction; a re-run skips finished jobs. Kill
 any moment loses at most the jobs in flight and never leaves half a job behind. Only one process
 writes (the driver); workers hand results back to it.
 
-Attack rows are the same for every attack: its name, its settings (JSON and a hash), the criterion's
-threshold, the query budget and the queries used, success and verification, the perturbation as
-(x, y, r, g, b) rows and the best-score trajectory indexed by queries spent, so every attack's curve
-lies on one axis. Schema 1 (the DE's columns) is migrated in place on first open, after a backup copy.
+Attack rows are the same for every attack: its name and its settings (the two parts of an `AttackSpec`;
+JSON and a hash), the kind of answer the target gave (a score, or only a live/spoof decision) and the
+criterion's threshold, the query budget and the queries used, success and verification, the perturbation
+as (x, y, r, g, b) rows and the pixels it changes, the best-score trajectory indexed by queries spent (so
+every attack's curve lies on one axis) and, for attacks that shrink the pixels changed, that curve too.
+Older schemas are migrated in place on first open, after a backup copy (`store_migrations.py`); a file
+that is not a fasrobust store is refused and left untouched.
 
 Why stdlib sqlite3 and not an ORM: the schema is four tables, and a plain file that any SQLite
 tool can open is what a user wants to keep next to their results."""
@@ -30,10 +33,11 @@ import numpy as np
 import pandas as pd
 
 from ..attacks.result import AttackResult
+from ..attacks.spec import AttackSpec
 from ..errors import DataError
 from ..progress import console
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,19 +64,23 @@ CREATE TABLE IF NOT EXISTS attacks (
     split TEXT NOT NULL,
     attack_type TEXT NOT NULL,       -- presentation attack type of the image
     attack TEXT NOT NULL,            -- registered attack name ('pixel', 'sparse-rs', ...)
-    settings TEXT NOT NULL,          -- JSON: the attack's settings
+    settings TEXT NOT NULL,          -- JSON: the attack's settings (with `attack`, its AttackSpec)
     settings_hash TEXT NOT NULL,     -- AttackSettings.digest() of them
     seed INTEGER NOT NULL,
-    threshold REAL NOT NULL,         -- the criterion: called live iff P(live) >= threshold
+    answer TEXT NOT NULL,            -- what the target answers: 'score' (P(live)) or 'decision' (live or spoof)
+    threshold REAL,                  -- the criterion on scores: called live iff P(live) >= threshold
     query_budget INTEGER NOT NULL,   -- queries per image at most, the clean query included
     queries INTEGER NOT NULL,        -- queries used on this image (verification not included)
     success INTEGER NOT NULL,        -- 1 when called live after the attack (verified where checked)
     already_live INTEGER NOT NULL,   -- called live before any change (success after the clean query)
     verified INTEGER,                -- PNG round trip result, NULL when not checked
-    p_live_before REAL NOT NULL,
+    p_live_before REAL NOT NULL,     -- for a decision target: 1.0 when called live, else 0.0
     p_live_after REAL NOT NULL,
+    pixels_changed INTEGER NOT NULL, -- L0: distinct pixels the perturbation changes
     perturbation TEXT NOT NULL,      -- JSON [[x, y, r, g, b], ...]
     trajectory TEXT NOT NULL,        -- JSON [[queries spent, best spoof confidence], ...] at its changes
+    l0_trajectory TEXT NOT NULL,     -- JSON [[queries spent, pixels changed], ...] for attacks that shrink L0
+    start_image_id INTEGER,          -- decision-based attacks: FaceSet id of the live image they started from
     wall_s REAL NOT NULL,
     png TEXT,                        -- adversarial PNG, relative to the run directory
     note TEXT NOT NULL DEFAULT '',
@@ -80,9 +88,12 @@ CREATE TABLE IF NOT EXISTS attacks (
     PRIMARY KEY (job_id, image_id)
 );
 """
-_COLUMNS = ("job_id", "image_id", "source", "split", "attack_type", "attack", "settings", "settings_hash", "seed",
-            "threshold", "query_budget", "queries", "success", "already_live", "verified", "p_live_before",
-            "p_live_after", "perturbation", "trajectory", "wall_s", "png", "note", "extra")
+COLUMNS = ("job_id", "image_id", "source", "split", "attack_type", "attack", "settings", "settings_hash", "seed",
+           "answer", "threshold", "query_budget", "queries", "success", "already_live", "verified",
+           "p_live_before", "p_live_after", "pixels_changed", "perturbation", "trajectory", "l0_trajectory",
+           "start_image_id", "wall_s", "png", "note", "extra")
+#: The attack table's columns that hold JSON.
+JSON_COLUMNS = ("settings", "perturbation", "trajectory", "l0_trajectory", "extra")
 
 
 def job_id(kind: str, settings: Mapping[str, Any]) -> str:
@@ -98,27 +109,34 @@ def settings_digest(settings: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class AttackRow:
-    """One attacked image as stored; an AttackResult plus where the image came from and what attacked it."""
+    """One attacked image as stored: an AttackResult, the attack that produced it, and where the image came
+    from (`start_image_id`: the live image a decision-based attack started from)."""
 
     image_id: int
     source: str
     split: str
     attack_type: str
-    attack: str
-    settings: dict[str, Any]
+    attack: AttackSpec
     result: AttackResult
     png: str | None = None
+    start_image_id: int | None = None
 
     def values(self, job: str) -> tuple:
         r = self.result
         verified = None if r.verified is None else int(r.verified)
-        trajectory = [[int(q), round(float(s), 6)] for q, s in np.asarray(r.trajectory).reshape(-1, 2)]
-        return (job, int(self.image_id), self.source, self.split, self.attack_type, self.attack,
-                json.dumps(self.settings, sort_keys=True), settings_digest(self.settings), int(r.seed),
-                float(r.threshold), int(r.query_budget), int(r.queries), int(r.success), int(r.already_live),
-                verified, float(r.p_live_before), float(r.p_live_after),
-                json.dumps(np.asarray(r.perturbation, dtype=int).tolist()), json.dumps(trajectory),
-                float(r.wall_time_s), self.png, r.note, json.dumps(r.extra, default=_plain))
+        settings = self.attack.settings
+        return (job, int(self.image_id), self.source, self.split, self.attack_type, self.attack.name,
+                json.dumps(settings, sort_keys=True), settings_digest(settings), int(r.seed), r.answer,
+                None if r.threshold is None else float(r.threshold), int(r.query_budget), int(r.queries),
+                int(r.success), int(r.already_live), verified, float(r.p_live_before), float(r.p_live_after),
+                int(r.pixels_changed), json.dumps(np.asarray(r.perturbation, dtype=int).tolist()),
+                json.dumps(_curve(r.trajectory, 6)), json.dumps(_curve(r.l0_trajectory, 0)),
+                self.start_image_id, float(r.wall_time_s), self.png, r.note, json.dumps(r.extra, default=_plain))
+
+
+def _curve(points: Any, digits: int) -> list[list[float]]:
+    rows = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return [[int(q), round(float(v), digits) if digits else int(v)] for q, v in rows]
 
 
 def _plain(value: Any) -> Any:
@@ -166,32 +184,33 @@ class ResultsStore:
             if "attacks" in self._tables():
                 raise DataError("results store without a schema version: not written by fasrobust", self.path)
             self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) == 1:
-            self._migrate_from_1()
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise DataError(f"results store has schema {row[0]}, this fasrobust reads {SCHEMA_VERSION} "
+            return
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise DataError(f"results store has schema {version}, this fasrobust reads {SCHEMA_VERSION} "
                             "(newer fasrobust wrote it: upgrade fasrobust to read it)", self.path)
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
 
-    def _migrate_from_1(self) -> None:
-        """Schema 1 held the DE's columns (pixels, iterations, population, generations, fitness per
-        generation). Every row becomes a 'pixel' attack row; a copy of the file is kept beside it."""
-        backup = self.path.with_name(self.path.stem + ".schema1-backup" + self.path.suffix)
+    def _migrate(self, version: int) -> None:
+        """Bring an older store to this schema in one transaction, after a copy of the file is kept beside
+        it (`store_migrations.py` says what each step changes); every row is kept."""
+        from .store_migrations import migrate_1_to_2, migrate_2_to_3, schema2_table
+
+        backup = self.path.with_name(f"{self.path.stem}.schema{version}-backup{self.path.suffix}")
         if not backup.exists():
             self._db.execute("PRAGMA wal_checkpoint(FULL)")
             shutil.copy2(self.path, backup)
-        old = pd.read_sql_query("SELECT * FROM attacks", self._db)
-        job_settings = {j: json.loads(s) for j, s in self._db.execute("SELECT job_id, settings FROM jobs")}
-        rows = [_row_from_schema1(r, job_settings.get(r["job_id"], {})) for r in old.to_dict("records")]
+        kept = []
         with self._transaction():
-            self._db.execute("ALTER TABLE attacks RENAME TO attacks_schema1")
-            self._db.execute(_ATTACKS)  # execute, not executescript: that would commit mid-transaction
-            self._db.executemany(f"INSERT INTO attacks VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
-            self._db.execute("DROP TABLE attacks_schema1")
+            if version == 1:
+                kept.append(f"{migrate_1_to_2(self._db, schema2_table(_ATTACKS))} rows from schema 1")
+            kept.append(f"{migrate_2_to_3(self._db, _ATTACKS, COLUMNS)} attack rows")
             self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from_schema_1', ?)",
-                             (f"{len(rows)} attack rows; backup {backup.name}",))
-        console.print(f"[yellow]note:[/] {self.path}: results store migrated from schema 1 to {SCHEMA_VERSION} "
-                      f"({len(rows)} attack rows kept; the old file is copied to {backup.name})")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             (f"migrated_from_schema_{version}", f"{kept[-1]}; backup {backup.name}"))
+        console.print(f"[yellow]note:[/] {self.path}: results store migrated from schema {version} to "
+                      f"{SCHEMA_VERSION} ({kept[-1]} kept; the old file is copied to {backup.name})")
 
     def close(self) -> None:
         self._db.close()
@@ -216,7 +235,7 @@ class ResultsStore:
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job, kind, json.dumps(settings, sort_keys=True, default=str),
                  json.dumps(result, default=str), float(wall_s), socket.gethostname(), now))
-            self._db.executemany(f"INSERT INTO attacks VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+            self._db.executemany(f"INSERT INTO attacks VALUES ({', '.join('?' * len(COLUMNS))})", rows)
         return True
 
     def record_failure(self, job: str, message: str) -> None:
@@ -254,7 +273,7 @@ class ResultsStore:
         if job is not None:
             query, args = query + " WHERE job_id=?", (job,)
         frame = pd.read_sql_query(query + " ORDER BY job_id, image_id", self._db, params=args)
-        for column in ("settings", "perturbation", "trajectory", "extra"):
+        for column in JSON_COLUMNS:
             frame[column] = frame[column].map(json.loads)
         for column in ("success", "already_live"):
             frame[column] = frame[column].astype(bool)
@@ -282,29 +301,6 @@ class ResultsStore:
                 raise DataError(f"unknown export format {fmt!r} (csv or parquet)")
             written.append(path)
         return written
-
-
-def _row_from_schema1(row: dict[str, Any], job: dict[str, Any]) -> tuple:
-    """A schema-1 row (the DE attack) in schema 2's columns; nothing of it is dropped. The DE's own
-    settings model gives its query budget and the queries at which each generation's best was known."""
-    from ..attacks import attack_settings
-
-    settings = attack_settings("pixel", {"pixels": int(row["pixels"]), "population": int(row["population"]),
-                                         "iterations": int(row["iterations"]), "f": job.get("f", 0.5),
-                                         "cr": job.get("cr", 1.0), "strategy": job.get("strategy", "rand1")})
-    history = json.loads(row["fitness_history"])
-    if row["already_live"]:
-        trajectory = [[1, history[0] if history else round(1.0 - row["p_live_before"], 6)]]
-    else:
-        trajectory = [[1, round(1.0 - row["p_live_before"], 6)]]
-        trajectory += [[settings.queries_at(g), h] for g, h in enumerate(history)]
-    extra = {"generations": int(row["generations"]), "migrated_from_schema": 1}
-    stored = settings.as_json()
-    return (row["job_id"], row["image_id"], row["source"], row["split"], row["attack_type"],
-            job.get("attack", "pixel"), json.dumps(stored, sort_keys=True), settings_digest(stored),
-            row["seed"], 0.5, settings.query_budget(), row["queries"], row["success"], row["already_live"],
-            row["verified"], row["p_live_before"], row["p_live_after"], row["perturbation"],
-            json.dumps(trajectory), row["wall_s"], row["png"], row["note"], json.dumps(extra))
 
 
 class _Transaction:

@@ -1,18 +1,26 @@
 """Models stage: VGG16 backbone with torchvision-compatible names, the FASNet head, freeze policies,
-checkpoint I/O and a registry (`create_model(name, **kw)`).
+checkpoint I/O and a registry (`create_model(name, **kw)`, `list_models()`).
 
-Importing this package registers every built-in model. ONNX export lives in `models.export` (it needs
-the optional 'onnx' extra)."""
+Every module here that defines a model registers it (`@register_model`); the registry imports them the
+first time a model is asked for. The names below are imported on first use, so `fasrobust.models.
+preprocessing` (which the targets read) does not bring torch's model code along. ONNX export lives in
+`models.export` (it needs the optional 'onnx' extra)."""
 
-from . import fasnet, tiny  # noqa: F401  (registers 'fasnet' and 'tiny-cnn')
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .freeze import DEFAULT_FREEZE, FreezePolicy
-from .imagenet import load_imagenet_features
-from .preprocessing import PRESETS, Preprocessing, PreprocessingPreset
-from .registry import ModelSpec, create_model, list_models, register_model
+from importlib import import_module
 
-__all__ = [
-    "DEFAULT_FREEZE", "PRESETS", "Checkpoint", "FreezePolicy", "ModelSpec", "Preprocessing",
-    "PreprocessingPreset", "create_model", "list_models", "load_checkpoint", "load_imagenet_features",
-    "register_model", "save_checkpoint",
-]
+_LAZY = {
+    "Checkpoint": ".checkpoint", "load_checkpoint": ".checkpoint", "save_checkpoint": ".checkpoint",
+    "DEFAULT_FREEZE": ".freeze", "FreezePolicy": ".freeze", "load_imagenet_features": ".imagenet",
+    "PRESETS": ".preprocessing", "Preprocessing": ".preprocessing", "PreprocessingPreset": ".preprocessing",
+    "ModelSpec": ".registry", "create_model": ".registry", "list_models": ".registry",
+    "register_model": ".registry", "MODELS": ".registry",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

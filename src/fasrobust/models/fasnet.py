@@ -16,7 +16,8 @@ from .registry import register_model
 from .vgg import VGG16_OUT_CHANNELS, vgg16_features, vgg16_output_side
 
 
-@register_model("fasnet")
+@register_model("fasnet", description="the paper's FASNet: VGG16's 13 conv layers + Dense(256)-Dropout-Dense(1)",
+                smoke={"input_size": 32})
 class FASNet(nn.Module):
     #: The backbone's name: ImageNet import and the VGG-specific freeze policies check it.
     backbone = "vgg16"

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 
 class PreprocessingPreset(StrEnum):
@@ -48,9 +49,13 @@ class Preprocessing:
         """x: float (N, 3, H, W) in 0..255 -> (x * scale - mean) / std."""
         return self.normaliser(x.device, x.dtype)(x)
 
-    def normaliser(self, device: torch.device | str, dtype: torch.dtype = torch.float32):
-        """The transform with its constants already on `device` (for loops that call it every step),
-        written exactly as the contract says so that every component computes the same floats."""
+    def normaliser(self, device: torch.device | str, dtype: torch.dtype | None = None):
+        """The transform with its constants already on `device` (float32 unless `dtype` says otherwise; for
+        loops that call it every step), written exactly as the contract says so that every component
+        computes the same floats."""
+        import torch
+
+        dtype = dtype or torch.float32
         mean = torch.tensor(self.mean, device=device, dtype=dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=device, dtype=dtype).view(1, 3, 1, 1)
         scale = self.scale

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..registry import Registry
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -24,31 +26,26 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+#: Every model, by name: the modules of this package, and plug-ins of the entry-point group `fasrobust.models`.
+MODELS: Registry[Callable[..., Any]] = Registry("model", package="fasrobust.models", group="fasrobust.models")
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Class or factory decorator: `@register_model("fasnet")`. Names are unique."""
-
-    def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
+def register_model(name: str, *, description: str = "", smoke: dict[str, Any] | None = None
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Class or factory decorator: `@register_model("fasnet", description=..., smoke={...})`; `smoke` are
+    constructor arguments small enough for a test to build and run the model quickly."""
+    return MODELS.register(name, description=description, smoke=smoke)
 
 
 def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model; unknown names and arguments are one-line ConfigErrors."""
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r} (known: {', '.join(list_models())})")
+    factory = MODELS.get(name)
     try:
-        model = _REGISTRY[name](**kwargs)
+        model = factory(**kwargs)
     except TypeError as exc:  # an argument the model does not take
         raise ConfigError(f"model {name!r}: {exc}") from None
     model.spec = ModelSpec(name, dict(kwargs))

@@ -11,7 +11,8 @@ from .freeze import FreezePolicy, apply_freeze
 from .registry import register_model
 
 
-@register_model("tiny-cnn")
+@register_model("tiny-cnn", description="a small CNN for tests and benchmarks (two conv layers, a few thousand weights)",
+                smoke={"input_size": 16})
 class TinyCNN(nn.Module):
     backbone = "tiny"
 

@@ -3,6 +3,8 @@ the paper's tables (Tables 3-8) with our extra ones. Shared by the data layer, t
 
 from __future__ import annotations
 
+from typing import Any
+
 #: The paper's eight settings, in the order of Tables 3-6, with the paper's row names.
 AUGMENT_LABELS = {
     "none": "None DA",
@@ -72,3 +74,14 @@ def augment_rank(name: object) -> int:
     """Sort key: the paper's order first, then anything else."""
     order = list(AUGMENT_LABELS)
     return order.index(str(name)) if str(name) in order else len(order)
+
+
+def criterion_text(rows: Any) -> str:
+    """The stored criterion of attack rows, as the report says it everywhere: "called live iff P(live) >=
+    0.5" (each threshold stored), or the target's own live/spoof decision for decision targets."""
+    thresholds = sorted({float(t) for t in rows["threshold"] if t == t and t is not None}) if len(rows) else []
+    decisions = len(rows) > 0 and "answer" in rows and (rows["answer"] == "decision").any()
+    parts = [f"called live iff P(live) >= {', '.join(f'{t:g}' for t in thresholds)}"] if thresholds else []
+    if decisions:
+        parts.append("called live when the target's own decision says live")
+    return "; ".join(parts) or "called live iff P(live) >= the target's threshold"

@@ -1,6 +1,6 @@
 """The field's cross-database tables: train on one database, test on another.
 
-Report stage: RunData (data.py) -> `Table`s -> formats.py and html.py. For each model configuration
+Report stage: Results (data.py) -> `Table`s -> formats.py and html.py. For each model configuration
 (augmentation, steps, architecture, seed) evaluated on a database it was not trained on: rows = training
 database, columns = test database, cell = HTER on the test database at the EER threshold chosen on the
 TRAINING database's dev split, with its interval; the diagonal holds the ordinary (intra-database)
@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..experiments.spec import STANDARD_VARIANT
 from .columns import augment_label
-from .data import NO_DEFENCE, RunData
+from .results import NO_DEFENCE, Results
 from .summary import Selection, image_sets, recall_stats, rows_for, selections
 from .tables import INTERVAL_NOTE, MISSING, Table, cell, database_label, is_synthetic, slug
 
@@ -28,7 +28,7 @@ ROW_HEADER = "Trained on"
 SAME_THRESHOLD = 1e-9
 
 
-def cross_database_tables(data: RunData) -> list[Table]:
+def cross_database_tables(data: Results) -> list[Table]:
     systems = _systems(data)
     if systems.empty or not systems["cross"].any():
         return []
@@ -41,9 +41,9 @@ def cross_database_tables(data: RunData) -> list[Table]:
     return tables
 
 
-def _systems(data: RunData) -> pd.DataFrame:
+def _systems(data: Results) -> pd.DataFrame:
     """Evaluated undefended systems with the database each model was trained on (`trained_on`)."""
-    models = data.models
+    models = data.systems
     if not len(models) or "train_database" not in models.columns:
         return pd.DataFrame(columns=[*CONFIG, "cross"])
     frame = models[(models["defence"] == NO_DEFENCE) & models["evaluated"]].copy()
@@ -59,7 +59,7 @@ def _given(value: Any) -> bool:
     return value is not None and value is not pd.NA and not (isinstance(value, float) and np.isnan(value))
 
 
-def _label(data: RunData, database: str) -> str:
+def _label(data: Results, database: str) -> str:
     """"sample-a (sample, SYNTHETIC)": every header says when a database is not real data."""
     if not is_synthetic(data, database):
         return database_label(data, database)
@@ -79,7 +79,7 @@ def _config_slug(config: dict[str, Any]) -> str:
     return slug("-".join(config[c] for c in CONFIG if config[c] and config[c] != STANDARD_VARIANT))
 
 
-def _hter_table(data: RunData, config: dict[str, Any], group: pd.DataFrame) -> Table:
+def _hter_table(data: Results, config: dict[str, Any], group: pd.DataFrame) -> Table:
     trained = sorted(group["trained_on"].unique())
     tested = sorted(group["database"].unique())
     cells = {(r.trained_on, r.database): r for r in group.itertuples()}
@@ -98,7 +98,7 @@ def _hter_table(data: RunData, config: dict[str, Any], group: pd.DataFrame) -> T
                  values, display)
 
 
-def _hter_caption(data: RunData, group: pd.DataFrame, trained: list[str]) -> str:
+def _hter_caption(data: Results, group: pd.DataFrame, trained: list[str]) -> str:
     parts = [f"Rows: the database the model was trained on; columns: the database it was tested on. Cell: "
              f"HTER (%) on the test database's test split at the EER threshold chosen on the dev split of the "
              f"TRAINING database (the field's protocol: nothing is tuned on the test database); the diagonal "
@@ -122,7 +122,7 @@ def _hter_caption(data: RunData, group: pd.DataFrame, trained: list[str]) -> str
 
 
 # ----- recall drop under attack across databases -------------------------------------------------------------
-def _attack_tables(data: RunData, config: dict[str, Any], group: pd.DataFrame) -> list[Table]:
+def _attack_tables(data: Results, config: dict[str, Any], group: pd.DataFrame) -> list[Table]:
     rows = data.attacks
     if not len(rows) or "train_database" not in rows.columns:
         return []
@@ -137,7 +137,7 @@ def _attack_tables(data: RunData, config: dict[str, Any], group: pd.DataFrame) -
     return [_attack_table(data, config, ours, attack, sels) for attack, sels in sorted(by_attack.items())]
 
 
-def _attack_table(data: RunData, config: dict[str, Any], rows: pd.DataFrame, attack: str,
+def _attack_table(data: Results, config: dict[str, Any], rows: pd.DataFrame, attack: str,
                   sels: list[Selection]) -> Table:
     found: dict[tuple[str, str], pd.DataFrame] = {}
     budgets: dict[str, Selection] = {}
@@ -168,7 +168,7 @@ def _attack_table(data: RunData, config: dict[str, Any], rows: pd.DataFrame, att
     return Table(f"cross-database-{slug(attack)}-{_config_slug(config)}", heading, text, values, display)
 
 
-def _paired_text(data: RunData, found: dict[tuple[str, str], Any], tested: list[str]) -> str:
+def _paired_text(data: Results, found: dict[tuple[str, str], Any], tested: list[str]) -> str:
     """Per test database: whether every training database's model was attacked on the same spoofs."""
     parts = []
     for test in tested:

@@ -1,14 +1,15 @@
 """The defence table: per database and attack, what each defence stack buys and what it costs.
 
-Report stage: RunData (data.py) -> one `Table` per (database, attack) with a defended row -> formats.py
+Report stage: Results (data.py) -> one `Table` per (database, attack) with a defended row -> formats.py
 and html.py. Rows are systems (a model behind a stack, "none" first): clean ACC, HTER at 0.5 and at the
 dev EER threshold, APCER, BPCER, ACER with intervals, from the defended evaluation; recall before, after
 and its drop under the attack, success and median queries of the defended system (and of the model
 behind it where a defence queries the model several times per query); the inference-time ratio against
-the undefended model. A row attacked with expectation over transformation is its own row, named so.
+the undefended model. A row attacked with expectation over transformation (the attack's `eot`) is its own
+row, named so.
 
-Issue 13's goal, "halve the 9-pixel recall drop at a cost of at most 1 point of clean accuracy", is a
-column computed from the rows as measured (point estimates, against the row named beside it), never tuned.
+The countermeasure goal (`goal.py`: halve the 9-pixel recall drop at a cost of at most 1 point of clean
+accuracy) is a column computed from the rows as measured, against the row named beside it, never tuned.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pandas as pd
 
 from ..experiments.attack_stats import fooled_within
 from ..experiments.spec import STANDARD_VARIANT
-from .columns import TITLES, augment_label, augment_rank
-from .data import NO_DEFENCE, RunData, queries_at_budget
+from .columns import TITLES, augment_label, augment_rank, criterion_text
+from .goal import goal_text, meets_goal, references
+from .results import NO_DEFENCE, Results, queries_at_budget
 from .summary import Selection, model_metrics, recall_stats, rows_for, selections
 from .tables import (
     INTERVAL_NOTE,
@@ -33,19 +35,14 @@ from .tables import (
     is_synthetic,
     metric_frames,
     slug,
-    thresholds_text,
 )
 
-#: The goal: a drop at most this fraction of the reference's, at most this many points of ACC lost.
-GOAL_DROP_FRACTION = 0.5
-GOAL_ACC_POINTS = 1.0
-GOAL_PIXELS = 9
 CLEAN = ["acc", "hter_fixed", "hter_eer", "apcer", "bpcer", "acer"]
 ATTACKED = ["recall", "recall_after", "recall_drop", "success_verified", "median_queries"]
 MEETS, COMPARED = "Meets the goal", "Compared with"
 
 
-def defence_tables(data: RunData) -> list[Table]:
+def defence_tables(data: Results) -> list[Table]:
     """One table per database and attack where some attacked system is defended (same-database models)."""
     rows = data.attacks
     if not len(rows) or "defence" not in rows.columns:
@@ -61,9 +58,9 @@ def defence_tables(data: RunData) -> list[Table]:
     return tables
 
 
-def _table(data: RunData, database: str, sel: Selection) -> Table:
+def _table(data: Results, database: str, sel: Selection) -> Table:
     rows = rows_for(data.attacks, sel)
-    systems = sorted(rows.groupby(["model_key", "defence"], sort=False), key=lambda kv: _order(*kv))
+    systems = sorted(rows.groupby(["model_key", "defence", "eot_draws"], sort=False), key=lambda kv: _order(*kv))
     groups = [g for _, g in systems]
     several_seeds = len({g["train_seed"].iloc[0] for g in groups} - {pd.NA}) > 1
     records = [_record(g, sel, several_seeds) for g in groups]
@@ -82,25 +79,27 @@ def _table(data: RunData, database: str, sel: Selection) -> Table:
     return Table(f"defences-{slug(database)}-{slug(sel.attack)}", heading, text, values, display, database)
 
 
-def _order(key: tuple[str, str], group: pd.DataFrame) -> tuple:
-    """The paper's augmentation order, standard training first, then each model's stacks, "none" first."""
+def _order(key: tuple[str, str, int], group: pd.DataFrame) -> tuple:
+    """The paper's augmentation order, standard training first, then each model's stacks, "none" first,
+    each on one answer per query before the attack's averaged answers (eot)."""
     first = group.iloc[0]
     variant = str(first["variant"])
     return (augment_rank(first["augment"]), str(first["augment"]), variant != STANDARD_VARIANT, variant, key[0],
-            key[1] != NO_DEFENCE, key[1])
+            key[1] != NO_DEFENCE, key[1], int(key[2]))
 
 
 def _record(group: pd.DataFrame, sel: Selection, several_seeds: bool) -> dict[str, Any]:
     first = group.iloc[0]
     stats = {**model_metrics(group), **recall_stats(group, sel.budget)}
-    if first["deployed_defence"] == NO_DEFENCE:  # the undefended model is the unit of inference time
+    if first["defence"] == NO_DEFENCE:  # the undefended model is the unit of inference time
         stats["latency_ratio"] = 1.0
     seeds = f" (seed {first['train_seed']})" if several_seeds and not pd.isna(first["train_seed"]) else ""
     variant = f" ({first['variant']})" if first["variant"] != STANDARD_VARIANT else ""
-    return {**stats, "model_key": first["model_key"], "defence": str(first["defence"]),
-            "undefended": first["defence"] == NO_DEFENCE, "augment": first["augment"],
+    eot = f" (attack averaged {int(first['eot_draws'])} answers, eot)" if int(first["eot_draws"]) > 1 else ""
+    return {**stats, "model_key": first["model_key"], "defence": str(first["defence"]) + eot,
+            "undefended": first["defence"] == NO_DEFENCE and not eot, "augment": first["augment"],
             "model_label": augment_label(first["augment"]) + variant + seeds, "variant": first["variant"],
-            "eot_draws": int(first["eot_draws"]), "model_queries": _median_model_queries(group, sel)}
+            "eot_draws": int(first["eot_draws"]) if eot else 0, "model_queries": _median_model_queries(group, sel)}
 
 
 def _median_model_queries(group: pd.DataFrame, sel: Selection) -> float:
@@ -113,14 +112,8 @@ def _median_model_queries(group: pd.DataFrame, sel: Selection) -> float:
 
 
 def _mark_goal(records: list[dict[str, Any]]) -> None:
-    """Each row against its reference: the same model undefended, or, for an undefended model (a
-    training-time defence: augmentation, adversarial fine-tuning), the undefended standard model
-    without augmentation; the reference itself is marked."""
-    undefended = {r["model_key"]: r for r in records if r["undefended"]}
-    plain = [r for r in undefended.values() if r["augment"] == "none" and r["variant"] == STANDARD_VARIANT]
-    baseline = plain[0] if plain else next(iter(undefended.values()), None)
-    for r in records:
-        reference = undefended.get(r["model_key"]) if not r["undefended"] else baseline
+    """Each row against its reference (`goal.references`); the reference itself is marked."""
+    for r, reference in zip(records, references(records), strict=True):
         if reference is None or reference is r:
             r["meets"], r["reference_label"] = ("reference" if reference is r else None), MISSING
             continue
@@ -128,21 +121,12 @@ def _mark_goal(records: list[dict[str, Any]]) -> None:
         r["meets"] = meets_goal(r, reference)
 
 
-def meets_goal(row: dict[str, Any], reference: dict[str, Any]) -> bool | None:
-    """Drop <= half the reference's and ACC >= the reference's - 1 point (None: a number is missing)."""
-    numbers = [row.get("recall_drop"), reference.get("recall_drop"), row.get("acc"), reference.get("acc")]
-    if any(v is None or pd.isna(v) for v in numbers):
-        return None
-    drop, ref_drop, acc, ref_acc = (float(v) for v in numbers)
-    return bool(drop <= GOAL_DROP_FRACTION * ref_drop and acc >= ref_acc - GOAL_ACC_POINTS)
-
-
 def _spoofs(groups: list[pd.DataFrame]) -> int | None:
     sizes = {int(g["is_spoof"].sum()) for g in groups}
     return sizes.pop() if len(sizes) == 1 else None
 
 
-def _caption(data: RunData, database: str, sel: Selection, rows: pd.DataFrame, groups: list[pd.DataFrame],
+def _caption(data: Results, database: str, sel: Selection, rows: pd.DataFrame, groups: list[pd.DataFrame],
              records: list[dict[str, Any]], with_model_queries: bool) -> str:
     sources = sorted({str(s) for s in rows["threshold_source"].dropna()} - {"unknown"}) or ["source unknown"]
     eot = [f"{r['model_label']}, {r['defence']} ({r['eot_draws']} draws)" for r in records if r["eot_draws"]]
@@ -153,7 +137,7 @@ def _caption(data: RunData, database: str, sel: Selection, rows: pd.DataFrame, g
              ("Attacked with expectation over transformation (scores averaged over noise draws): "
               + "; ".join(eot) + ".") if eot else "No row was attacked with expectation over transformation.",
              THRESHOLDS.format(source="; ".join(sources), images="") + " Clean metrics from each system's own "
-             "evaluation (behind its defences).", f"Criterion: called live iff P(live) >= {thresholds_text(rows)}.",
+             "evaluation (behind its defences).", f"Criterion: {criterion_text(rows)}.",
              INTERVAL_NOTE,
              f"{TITLES['median_queries']}: queries of the defended system; "
              + (f"{TITLES['model_queries']}: calls of the model behind it (a defence may call it several times "
@@ -166,12 +150,6 @@ def _caption(data: RunData, database: str, sel: Selection, rows: pd.DataFrame, g
 def _goal_text(sel: Selection, records: list[dict[str, Any]]) -> str:
     met = [f"{r['model_label']}, {r['defence']}" for r in records if r["meets"] is True]
     judged = sum(r["meets"] in (True, False) for r in records)
-    at = "" if sel.pixels == GOAL_PIXELS else (f" This attack changes {sel.pixels} pixels, not "
-                                               f"{GOAL_PIXELS}: the flag is taken at {sel.pixels}.")
     verdict = (f"Measured: {len(met)} of {judged} compared rows meet it ({'; '.join(met)})." if met
                else f"Measured: none of the {judged} compared rows meets it on these images.")
-    return (f"Goal (issue 13): halve the {GOAL_PIXELS}-pixel recall drop at a cost of at most "
-            f"{GOAL_ACC_POINTS:g} point of clean accuracy. '{MEETS}' = recall drop <= {GOAL_DROP_FRACTION:g} x the "
-            f"drop of the row named in '{COMPARED}' (the same model undefended; for an undefended model, the "
-            f"undefended standard model without augmentation) and ACC @ 0.5 >= its ACC - {GOAL_ACC_POINTS:g}, on the "
-            f"point estimates as measured (their intervals are in the cells).{at} {verdict}")
+    return f"Goal: {goal_text(sel.pixels)}. '{MEETS}' says it for the row named in '{COMPARED}'. {verdict}"

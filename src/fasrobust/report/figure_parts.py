@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from .columns import augment_label
-from .data import RunData
+from .columns import augment_label, criterion_text
+from .results import Results
 
 #: Resamples behind the bootstrap bands (fixed seed: the same store draws the same band).
 BOOTSTRAP_RESAMPLES = 1000
@@ -82,9 +82,7 @@ def bootstrap_mean_band(curves: np.ndarray, seed: int) -> tuple[np.ndarray, np.n
 
 # ----- caption phrases ------------------------------------------------------------------------------------------
 def threshold_text(rows: pd.DataFrame) -> str:
-    values = sorted({float(t) for t in rows["threshold"]}) if len(rows) else [0.5]
-    shown = ", ".join(f"{v:g}" for v in values)
-    return f"threshold {shown} (called live iff P(live) >= {shown})"
+    return f"criterion stored with the rows ({criterion_text(rows)})"
 
 
 def ran_text(rows: pd.DataFrame) -> str:
@@ -104,7 +102,7 @@ def models_text(rows: pd.DataFrame) -> str:
     return f"Model: {', '.join(models)}" + (f", {', '.join(f'{s:,}' for s in steps)} training steps" if steps else "")
 
 
-def data_text(data: RunData, databases: Sequence[str]) -> str:
+def data_text(data: Results, databases: Sequence[str]) -> str:
     synthetic = " (SYNTHETIC sample data)" if data.synthetic else ""
     return f"Data: {', '.join(databases)}{synthetic}, attacked spoof test images."
 

@@ -1,6 +1,6 @@
 """The report's figures (matplotlib, PNG and PDF): the paper's Figs. 3-5, success against queries and a
 queries histogram (figures_paper.py, undefended models on their own database only), and the defence
-trade-off (figures_defences.py, when the run attacked defended targets). Report stage: RunData ->
+trade-off (figures_defences.py, when the run attacked defended targets). Report stage: Results ->
 report/figures/*.png|pdf -> index.html.
 
 Figures are drawn on `matplotlib.figure.Figure` objects (no pyplot, no global backend state):
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from matplotlib.figure import Figure as MplFigure
 
-from .data import RunData
 from .figure_parts import Drawn
 from .figure_scope import paper_scope
 from .figures_defences import tradeoff_figure
@@ -28,6 +27,7 @@ from .figures_paper import (
     success_figure,
     trajectories_figure,
 )
+from .results import Results
 from .summary import selections
 
 
@@ -46,7 +46,7 @@ PAPER_FIGURES: tuple[tuple[str, Callable], ...] = (
     ("trajectories", trajectories_figure), ("queries", queries_figure))
 
 
-def draw_figures(data: RunData, keys: Collection[str] | None = None) -> tuple[list[Drawn], list[str]]:
+def draw_figures(data: Results, keys: Collection[str] | None = None) -> tuple[list[Drawn], list[str]]:
     """Every figure the stored rows allow (of `keys`, default all), unsaved; and, for the others, why not."""
     paper = paper_scope(data)
     attacks = paper.attacks
@@ -68,11 +68,11 @@ def draw_figures(data: RunData, keys: Collection[str] | None = None) -> tuple[li
     return drawn, skipped
 
 
-def _defended(data: RunData) -> bool:
-    return any(row.kind == "attack" and row.settings.get("defences") for row in data.jobs.itertuples())
+def _defended(data: Results) -> bool:
+    return bool(len(data.attacks)) and bool((data.attacks["defence"] != "none").any())
 
 
-def build_figures(data: RunData, directory: Path) -> tuple[list[Figure], list[str]]:
+def build_figures(data: Results, directory: Path) -> tuple[list[Figure], list[str]]:
     """Draw and save every figure the stored rows allow; returns the figures and, for the others, why not."""
     drawn, skipped = draw_figures(data)
     return save_figures(drawn, directory, synthetic=data.synthetic), skipped

@@ -6,7 +6,7 @@ trajectories, success against queries spent, and a histogram of queries to succe
 Figs. 3 and 4 draw the models and settings of the study that varies their axis (plan.json `studies`:
 one curve when the study asked for one augmentation); without a plan, every model the rows have. Every
 figure has error bars or bands, and its caption is written from the rows it draws.
-Report stage: RunData -> `Drawn` figures -> figures.py saves them.
+Report stage: Results -> `Drawn` figures -> figures.py saves them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from ..attacks.result import score_at
 from ..experiments.attack_stats import spoof_rows, success_curve
 from ..metrics import wilson_interval
 from .columns import augment_label, augment_rank
-from .data import RunData
 from .figure_parts import (
     Drawn,
     bootstrap_mean_band,
@@ -39,6 +38,7 @@ from .figure_parts import (
     varied_axes,
 )
 from .figure_scope import StudyScope, scope_rows, study_scope
+from .results import Results
 from .summary import Selection, budget_curve, pixel_curve, rows_for
 
 Chosen = dict[str, list[Selection]]
@@ -67,7 +67,7 @@ def _study_note(scopes: list[StudyScope]) -> str:
 
 
 # ----- Fig. 3 -------------------------------------------------------------------------------------------------
-def pixels_figure(data: RunData, chosen: Chosen) -> Drawn | str:
+def pixels_figure(data: Results, chosen: Chosen) -> Drawn | str:
     fig = MplFigure(figsize=(7.5, 5.4))
     ax = fig.subplots()
     used, counts, scopes, budgets, methods = [], [], [], [], set()
@@ -109,7 +109,7 @@ def pixels_figure(data: RunData, chosen: Chosen) -> Drawn | str:
 
 
 # ----- Fig. 4 -------------------------------------------------------------------------------------------------
-def iterations_figure(data: RunData, chosen: Chosen) -> Drawn | str:
+def iterations_figure(data: Results, chosen: Chosen) -> Drawn | str:
     panels = []
     for db, sels in chosen.items():
         for sel in sels:
@@ -167,7 +167,7 @@ def smallest_budget(attack: str) -> int:
 
 
 # ----- success against queries ----------------------------------------------------------------------------------
-def success_figure(data: RunData, chosen: Chosen) -> Drawn | str:
+def success_figure(data: Results, chosen: Chosen) -> Drawn | str:
     fig, axes = grid(len(chosen))
     used, counts = [], []
     for ax, (db, sels) in zip(axes, chosen.items(), strict=True):
@@ -200,8 +200,8 @@ def success_figure(data: RunData, chosen: Chosen) -> Drawn | str:
 
 
 # ----- Fig. 5 -------------------------------------------------------------------------------------------------
-def trajectories_figure(data: RunData, chosen: Chosen) -> Drawn | str:
-    outputs = data.spec.get("outputs") or {}
+def trajectories_figure(data: Results, chosen: Chosen) -> Drawn | str:
+    outputs = data.spec.outputs
     count, seed = int(outputs.get("trajectory_images") or 40), int(outputs.get("trajectory_seed") or 0)
     panels = [(db, sel) for db, sels in chosen.items() for sel in sels]
     fig, axes = grid(len(panels))
@@ -240,7 +240,7 @@ def trajectories_figure(data: RunData, chosen: Chosen) -> Drawn | str:
 
 
 # ----- queries ------------------------------------------------------------------------------------------------
-def queries_figure(data: RunData, chosen: Chosen) -> Drawn | str:
+def queries_figure(data: Results, chosen: Chosen) -> Drawn | str:
     fig = MplFigure(figsize=(7.5, 5.2))
     ax = fig.subplots()
     used = []

@@ -1,6 +1,6 @@
 """The adversarial gallery's pictures and facts, one card per attacked image shown.
 
-Report stage: attack rows (data.py) -> cards for html.py. A success already has a side-by-side PNG
+Report stage: attack rows (the results reader) -> cards for html.py. A success already has a side-by-side PNG
 (original | adversarial | changed pixels ringed) written by the attack under run_dir/adversarial/; for
 the others (failures, already-live faces, rows from a store whose PNGs are gone) the same picture is
 drawn here from the FaceSet and the stored perturbation, enlarged with nearest-neighbour scaling so a
@@ -24,7 +24,7 @@ from ..attacks.visual import side_by_side
 from ..data.faceset import FaceSet
 from ..errors import FasrobustError
 from .columns import augment_rank
-from .data import RunData
+from .results import Results
 
 GALLERY_DIR = "gallery"
 PER_GROUP = 12  # cards per (database, augmentation, steps, defence stack, attack configuration, pixels, budget)
@@ -44,7 +44,7 @@ class Card:
     facts: dict[str, Any]  # database, augment, steps, attack, pixels, budget, outcome, p_live_before/after, ...
 
 
-def gallery_cards(data: RunData, out: Path, *, per_group: int = PER_GROUP, limit: int = LIMIT) -> list[Card]:
+def gallery_cards(data: Results, out: Path, *, per_group: int = PER_GROUP, limit: int = LIMIT) -> list[Card]:
     rows = _chosen(data.attacks, per_group, limit)
     facesets: dict[str, FaceSet | None] = {}
     cards = []
@@ -77,18 +77,18 @@ def _chosen(rows: pd.DataFrame, per_group: int, limit: int) -> pd.DataFrame:
     return picked.head(limit).drop(columns=["_order", "_rank", "_turn"])
 
 
-def _picture(data: RunData, row: Any, out: Path, facesets: dict[str, FaceSet | None]) -> str | None:
+def _picture(data: Results, row: Any, out: Path, facesets: dict[str, FaceSet | None]) -> str | None:
     png = row.png if isinstance(row.png, str) and row.png else None  # SQLite NULL may read back as NaN
     if png:
-        side = data.run_dir / png.replace(".png", "_side.png")
+        side = data.png(png.replace(".png", "_side.png"))
         if side.is_file():
             return _relative(side, out)
     faceset = _faceset(data, row.database, facesets)
     drawn = _draw(faceset, row, out) if faceset is not None else None
     if drawn is not None:
         return _relative(drawn, out)
-    if png and (data.run_dir / png).is_file():  # the bare adversarial PNG, enlarged by CSS
-        return _relative(data.run_dir / png, out)
+    if png and data.png(png).is_file():  # the bare adversarial PNG, enlarged by CSS
+        return _relative(data.png(png), out)
     return None
 
 
@@ -109,7 +109,7 @@ def _draw(faceset: FaceSet, row: Any, out: Path) -> Path | None:
     return path
 
 
-def _faceset(data: RunData, database: str, cache: dict[str, FaceSet | None]) -> FaceSet | None:
+def _faceset(data: Results, database: str, cache: dict[str, FaceSet | None]) -> FaceSet | None:
     if database not in cache:
         info = data.databases.get(database)
         cache[database] = None
@@ -130,7 +130,10 @@ def _facts(row: Any) -> dict[str, Any]:
             "source": row.source, "image_id": int(row.image_id),
             "verified": None if pd.isna(row.verified) else bool(row.verified),
             "note": row.note if isinstance(row.note, str) else "",
-            "defence": str(getattr(row, "defence", None) or NO_DEFENCE)}
+            "defence": str(getattr(row, "defence", None) or NO_DEFENCE)
+            + (f" (eot {int(row.eot_draws)})" if int(row.eot_draws) > 1 else ""),
+            "pixels_changed": int(row.pixels_changed), "answer": str(row.answer),
+            "threshold": None if pd.isna(row.threshold) else float(row.threshold)}
 
 
 def _relative(path: Path, out: Path) -> str:

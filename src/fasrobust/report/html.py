@@ -1,9 +1,10 @@
-"""index.html: the run summary, the paper's findings tested on this run, what is missing, the tables with
-the paper's numbers beside ours, the figures and the adversarial gallery (filterable by database,
-augmentation, pixels and outcome).
+"""index.html: the answer first (how many of the spoofs each model caught get through an attack, with how
+many pixels and queries, and the success-against-queries figure), then the run summary, the paper's
+findings tested on this run, what is missing, the tables with the paper's numbers beside ours, the other
+figures and the adversarial gallery (filterable by database, augmentation, pixels and outcome).
 
-Report stage, last step: RunData + tables + figures + gallery cards -> one self-contained page (inline
-CSS and a few lines of plain JS, no CDN, so it works offline). Every string that comes from the run
+Report stage, last step: Results + headline + tables + figures + gallery cards -> one self-contained page
+(inline CSS and a few lines of plain JS, no CDN, so it works offline). Every string that comes from the run
 (database names, attack types, sources, error messages, captions) goes through `esc`, so a subject
 called `<script>` shows as text.
 """
@@ -21,29 +22,37 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from .columns import augment_label, augment_rank
-from .data import RunData
-from .figure_scope import UNDEFENDED, stack_label, with_defences
+from ..paper import citation
+from .columns import augment_label, augment_rank, criterion_text
+from .figure_scope import UNDEFENDED
 from .figures import Figure
 from .findings_section import JudgedFindings, findings_html, judge_safely
 from .gallery import Card
-from .paper_numbers import citation
+from .headline import HeadlineRow
+from .results import Results
 from .tables import Table
+
+#: The figure shown with the headline, right below it.
+HEADLINE_FIGURE = "success-vs-queries"
 
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def render_page(data: RunData, tables: Sequence[Table], figures: Sequence[Figure], skipped: Sequence[str],
-                cards: Sequence[Card], out: Path, *, findings: JudgedFindings | None = None) -> str:
+def render_page(data: Results, tables: Sequence[Table], figures: Sequence[Figure], skipped: Sequence[str],
+                cards: Sequence[Card], out: Path, *, findings: JudgedFindings | None = None,
+                headline: Sequence[HeadlineRow] = ()) -> str:
     """index.html's text; `findings` judged here when not given (build_report judges once for the page and
     report.json)."""
     template = (resources.files(__package__) / "templates" / "report.html").read_text(encoding="utf-8")
     findings = findings if findings is not None else judge_safely(data)
-    body = "\n".join([_synthetic_banner(data), _summary(data, cards), findings_html(findings),
-                      _missing(data, skipped), _tables(tables, out), _figures(figures, out), _gallery(cards)])
-    subtitle = str(data.spec.get("description") or "").strip() or f"results of {data.run_dir}"
+    first = [f for f in figures if f.key == HEADLINE_FIGURE]
+    rest = [f for f in figures if f.key != HEADLINE_FIGURE]
+    body = "\n".join([_synthetic_banner(data), _headline(headline, first, out), _summary(data, cards),
+                      findings_html(findings), _missing(data, skipped), _tables(tables, out), _figures(rest, out),
+                      _gallery(cards, data)])
+    subtitle = data.spec.description or f"results of {data.run_dir}"
     marks = {"title": esc(f"fasrobust report: {data.name}"), "subtitle": esc(subtitle), "body": body,
              "footer": _footer(data)}
     # One pass over the template: a marker inside a substituted value (a description that says "{{body}}")
@@ -51,7 +60,7 @@ def render_page(data: RunData, tables: Sequence[Table], figures: Sequence[Figure
     return re.sub(r"\{\{(\w+)\}\}", lambda m: marks.get(m.group(1), m.group(0)), template)
 
 
-def _synthetic_banner(data: RunData) -> str:
+def _synthetic_banner(data: Results) -> str:
     if not data.synthetic:
         return ""
     return ('<div class="synthetic" role="alert"><strong>SYNTHETIC DATA.</strong> This run used the embedded '
@@ -60,15 +69,49 @@ def _synthetic_banner(data: RunData) -> str:
             "published numbers are not shown beside them.</div>")
 
 
-def _summary(data: RunData, cards: Sequence[Card]) -> str:
+def _headline(rows: Sequence[HeadlineRow], figures: Sequence[Figure], out: Path) -> str:
+    """The answer: one row per model, defence and attack, then the success-against-queries figure."""
+    if not rows:
+        return ('<section id="headline"><h2>The answer</h2><p>No spoof image has been attacked yet: run the '
+                "attacks, then build this report again.</p></section>")
+    head = ["Database", "Model", "Defence", "Attack", "Pixels", "Spoofs caught before the attack",
+            "Called live after it (95 % interval)", "Median queries", "Median pixels changed", "Budget (queries)"]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in (
+            r.database, r.model, r.defence, r.setting, r.pixels, f"{r.attacked} of {r.spoofs}",
+            _share(r), _number(r.median_queries), _number(r.median_pixels), f"{r.query_budget:,}")) + "</tr>"
+        for r in rows)
+    criteria = "; ".join(sorted({r.criterion for r in rows}))
+    table = (f'<div class="scroll"><table class="headline"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
+             f"</tr></thead><tbody>{body}</tbody></table></div>")
+    caption = ("Of the spoof images each model caught (called spoof before the attack), the share the attack made "
+               f"it call live, at the budget the attack ran with ({criteria}); successes re-verified from the saved "
+               "PNG through the same pipeline. Median queries and pixels changed are over those successes. Wilson "
+               "95 % intervals.")
+    return (f'<section id="headline"><h2>The answer</h2><p class="caption">{esc(caption)}</p>{table}'
+            f"{_figures(figures, out, section=False)}</section>")
+
+
+def _share(row: HeadlineRow) -> str:
+    if row.attacked == 0:
+        return "no spoof to attack"
+    lo, hi = row.share_ci
+    return f"{row.fooled} ({row.share:.1f} %, {lo:.1f}-{hi:.1f})"
+
+
+def _number(value: float) -> str:
+    return "—" if value != value else f"{value:,.0f}"
+
+
+def _summary(data: Results, cards: Sequence[Card]) -> str:
     attacks = data.attacks
     spoof = attacks[attacks["is_spoof"]] if len(attacks) else attacks
-    kinds = data.jobs["kind"].value_counts().to_dict() if len(data.jobs) else {}
+    kinds = data.job_counts
     facts = [("Run directory", esc(data.run_dir)), ("Experiment", esc(data.name)),
              ("Databases", _database_list(data)),
              ("Jobs finished", esc(", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")),
-             ("Models", esc(f"{len(data.models)} model x test database x defence stack "
-                            f"({int(data.models['evaluated'].sum()) if len(data.models) else 0} "
+             ("Models", esc(f"{len(data.systems)} model x test database x defence stack "
+                            f"({int(data.systems['evaluated'].sum()) if len(data.systems) else 0} "
                             "evaluated)")),
              ("Attacked images", esc(f"{len(attacks):,} ({len(spoof):,} spoof), "
                                      f"{int(spoof['success'].sum()) if len(spoof) else 0:,} called live after "
@@ -86,46 +129,36 @@ def _summary(data: RunData, cards: Sequence[Card]) -> str:
             "run directory; building the report re-runs nothing.</p></section>")
 
 
-def _thresholds(data: RunData) -> str:
-    """Both thresholds in use, with the EER thresholds the evaluations measured and where they were chosen."""
-    chosen = sorted({f"{entry['threshold']:.3g} ({record.get('threshold_source') or 'source unknown'})"
-                     for record in _evaluations(data)
-                     if isinstance((entry := _frame(record).get("hter_eer") or {}).get("threshold"), int | float)})
+def _thresholds(data: Results) -> str:
+    """The criteria in use: the attacks' stored ones, the paper's 0.5 for the clean metrics, and the EER
+    thresholds the evaluations chose on a dev split."""
+    systems = data.systems
+    chosen = sorted({f"{t:.3g} ({source})" for t, source in zip(systems["eer_threshold"], systems["threshold_source"],
+                                                               strict=True) if t == t})
     eer = ", ".join(chosen) if chosen else "none stored"
-    return esc("0.5 for the paper's columns: calls, ACC, precision, recall, HTER at 0.5, APCER/BPCER/ACER and attack "
-               "success (a face is called live iff P(live) >= 0.5); the EER threshold chosen on the dev split (of "
-               "the training database, for a cross-database row) for the field's HTER column only: " + eer)
+    attacks = criterion_text(data.attacks) if len(data.attacks) else "no attack stored"
+    return esc(f"attacks: {attacks}. 0.5 for the paper's clean columns (ACC, precision, recall, HTER at 0.5, "
+               "APCER/BPCER/ACER); the EER threshold chosen on the dev split (of the training database, for a "
+               "cross-database row) for the field's HTER column only: " + eer)
 
 
-def _evaluations(data: RunData) -> list[dict]:
-    return [(row.result or {}).get("metrics") or {} for row in data.jobs.itertuples() if row.kind == "evaluate"]
+def _defences(data: Results) -> str:
+    stacks = set(data.systems["defence"]) | (set(data.attacks["defence"]) if len(data.attacks) else set())
+    shown = sorted(stacks - {UNDEFENDED})
+    return ("; ".join(shown) + " (and undefended)") if shown else "none: every model was attacked undefended"
 
 
-def _frame(record: dict) -> dict:
-    return (record.get("metrics") or {}).get("frame") or {}
-
-
-def _defences(data: RunData) -> str:
-    attacked = set(with_defences(data)["defence"]) if len(data.attacks) else set()
-    evaluated = {stack_label(row.settings.get("defences")) for row in data.jobs.itertuples() if row.kind == "evaluate"}
-    stacks = sorted((attacked | evaluated) - {UNDEFENDED})
-    return ("; ".join(stacks) + " (and undefended)") if stacks else "none: every model was attacked undefended"
-
-
-def _cross_database(data: RunData) -> str:
-    pairs = set()
+def _cross_database(data: Results) -> str:
+    frames = [data.systems[["train_database", "database"]]]
     if len(data.attacks):
-        rows = with_defences(data)
-        pairs |= {(t, d) for t, d in zip(rows["train_database"], rows["database"], strict=True)
-                  if isinstance(t, str) and t}  # NaN, None: the model's own database
-    pairs |= {(row.settings["train_database"], row.settings.get("database")) for row in data.jobs.itertuples()
-              if row.kind == "evaluate" and row.settings.get("train_database")
-              and row.settings["train_database"] != row.settings.get("database")}
+        frames.append(data.attacks[["train_database", "database"]])
+    pairs = {(t, d) for frame in frames for t, d in zip(frame["train_database"], frame["database"], strict=True)
+             if isinstance(t, str) and t and t != d}
     shown = [f"trained on {t}, tested on {d}" for t, d in sorted(pairs, key=str)]
     return "; ".join(shown) if shown else "none: every model was tested on its own database"
 
 
-def _database_list(data: RunData) -> str:
+def _database_list(data: Results) -> str:
     names = sorted(set(data.databases) | set(attacks_db for attacks_db in data.attacks.get("database", [])))
     parts = []
     for name in names:
@@ -141,7 +174,7 @@ def _database_list(data: RunData) -> str:
     return "<br>".join(parts) or "none"
 
 
-def _missing(data: RunData, skipped: Sequence[str]) -> str:
+def _missing(data: Results, skipped: Sequence[str]) -> str:
     items = [*data.missing, *(f"figure {s}" for s in skipped)]
     failures = [f"{row.job_id}: {str(row.message).strip().splitlines()[-1] if str(row.message).strip() else ''}"
                 for row in data.failures.itertuples()]
@@ -185,19 +218,23 @@ def _html_table(frame: pd.DataFrame, css: str = "") -> str:
     return f'<div class="scroll"><table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
-def _figures(figures: Sequence[Figure], out: Path) -> str:
+def _figures(figures: Sequence[Figure], out: Path, *, section: bool = True) -> str:
+    if not section:
+        return "".join(_figure(fig, out) for fig in figures)
     if not figures:
         return '<section id="figures"><h2>Figures</h2><p>No figure yet.</p></section>'
-    parts = ['<section id="figures"><h2>Figures</h2>']
-    for fig in figures:
-        png, pdf = _rel(fig.png, out), _rel(fig.pdf, out)
-        parts.append(f'<figure id="figure-{esc(fig.key)}"><img src="{esc(png)}" alt="{esc(fig.title)}">'
-                     f"<figcaption><strong>{esc(fig.title)}.</strong> {esc(fig.caption)} "
-                     f'<a href="{esc(pdf)}">PDF</a></figcaption></figure>')
+    parts = ['<section id="figures"><h2>Figures</h2>', *(_figure(fig, out) for fig in figures)]
     return "".join(parts) + "</section>"
 
 
-def _gallery(cards: Sequence[Card]) -> str:
+def _figure(fig: Figure, out: Path) -> str:
+    png, pdf = _rel(fig.png, out), _rel(fig.pdf, out)
+    return (f'<figure id="figure-{esc(fig.key)}"><img src="{esc(png)}" alt="{esc(fig.title)}">'
+            f"<figcaption><strong>{esc(fig.title)}.</strong> {esc(fig.caption)} "
+            f'<a href="{esc(pdf)}">PDF</a></figcaption></figure>')
+
+
+def _gallery(cards: Sequence[Card], data: Results) -> str:
     if not cards:
         return '<section id="gallery"><h2>Adversarial gallery</h2><p>No attacked image yet.</p></section>'
     filters = [("database", "database", None), ("augment", "augmentation", augment_label),
@@ -210,8 +247,8 @@ def _gallery(cards: Sequence[Card]) -> str:
     return ('<section id="gallery"><h2>Adversarial gallery</h2>'
             '<p class="caption">Each picture: the original face | the adversarial face | the changed pixels '
             "ringed on the dimmed original, enlarged with nearest-neighbour scaling. Attack succeeded = the "
-            "spoof face is called live (P(live) &ge; 0.5) after the attack; successes were re-checked from the "
-            "saved PNG through the same pipeline, defences included.</p>"
+            f"spoof face is called live after the attack ({esc(criterion_text(data.attacks))}); successes were "
+            "re-checked from the saved PNG through the same pipeline, defences included.</p>"
             f'<div id="gallery-filters">{controls}<span id="gallery-count"></span></div>'
             f'<div class="cards">{body}</div></section>')
 
@@ -248,10 +285,9 @@ def _card(card: Card) -> str:
     return f'<div class="card" {data_attrs}>{picture}<div class="meta">{meta}</div></div>'
 
 
-def _footer(data: RunData) -> str:
+def _footer(data: Results) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return esc(f"fasrobust {__version__} · built {now} from {data.run_dir / 'results.sqlite'} · published "
-               f"numbers: {citation()}")
+    return esc(f"fasrobust {__version__} · built {now} from {data.store_file} · published numbers: {citation()}")
 
 
 def _rel(path: Path, out: Path) -> str:

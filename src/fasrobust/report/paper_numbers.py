@@ -2,50 +2,24 @@
 
 Report stage: `tables.py` asks `paper_augmentation_table` / `paper_steps_table` for the database of a
 table and shows the published one next to ours, but only when the data is one of the paper's four
-databases and not the synthetic sample. The numbers live in `paper_numbers.yaml` (percentages as printed).
+databases and not the synthetic sample. The numbers themselves are in `fasrobust.paper`.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from ..paper import DISPLAY_NAMES, citation, paper_database, published
 from .columns import AUGMENT_LABELS, PAPER_METRICS
 
-#: Our database names (and common spellings) -> the paper's database keys in the YAML file.
-_ALIASES = {
-    "3dmad": "3dmad", "maskattack": "3dmad", "3d-mad": "3dmad",
-    "casia-fasd": "casia-fasd", "casia": "casia-fasd", "casia_fasd": "casia-fasd",
-    "replay-attack": "replay-attack", "replay": "replay-attack", "replayattack": "replay-attack",
-    "rose-youtu": "rose-youtu", "rose": "rose-youtu", "rose_youtu": "rose-youtu",
-}
 #: The YAML keeps the paper's column names; its HTER sits next to ACC and reads as taken at 0.5 (it is
 #: close to 100 - ACC throughout), so it is our `hter_fixed`.
 _PAPER_COLUMNS = {"hter": "hter_fixed"}
-DISPLAY_NAMES = {"3dmad": "3DMAD", "casia-fasd": "CASIA", "replay-attack": "Replay-Attack",
-                 "rose-youtu": "ROSE-Youtu"}
 
-
-@cache
-def published() -> dict[str, Any]:
-    """The YAML file as a dict (read once)."""
-    text = (resources.files(__package__) / "paper_numbers.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-def paper_database(name: str | None) -> str | None:
-    """The paper's key for one of our database names, or None when it is not one of the four."""
-    if not name:
-        return None
-    return _ALIASES.get(str(name).strip().lower())
-
-
-def citation() -> str:
-    return str(published()["source"])
+__all__ = ["DISPLAY_NAMES", "citation", "paper_augmentation_table", "paper_database", "paper_steps_table",
+           "published"]
 
 
 def paper_augmentation_table(database: str | None) -> tuple[pd.DataFrame, dict[str, Any]] | None:

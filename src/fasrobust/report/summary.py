@@ -14,6 +14,10 @@ the equal-budget comparison cost no extra attack.
 
 A selection belongs to one defence stack and one training database: by default the undefended,
 same-database rows (the paper's tables and figures); the defence and cross-database tables ask for theirs.
+
+One budget policy for every table, figure and finding (`reading_budget`): numbers are read at the largest
+budget the spec's grid asked for that every compared row reached; when the grid asked for none of those,
+at the smallest budget the rows were stored with.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ import pandas as pd
 
 from ..experiments.attack_stats import attack_stats
 from ..experiments.spec import STANDARD_VARIANT
-from .data import METRIC_KEYS, NO_DEFENCE, RunData, queries_at_budget
+from .results import METRIC_KEYS, NO_DEFENCE, Results, queries_at_budget
+
+
+def reading_budget(rows: pd.DataFrame, wanted: Iterable[Any] = ()) -> int:
+    """The budget (in the rows' budget field) that numbers over `rows` are read at: the largest of `wanted`
+    (the grid's values) that every row reached, else the smallest stored budget."""
+    reached = int(rows["budget"].min()) if len(rows) else 0
+    return max((int(v) for v in wanted if int(v) <= reached), default=reached)
 
 
 def recall_stats(rows: pd.DataFrame, budget: int | None = None, *, queries: float | None = None) -> dict[str, Any]:
@@ -82,7 +93,7 @@ class Selection:
         return ""
 
 
-def selections(data: RunData, rows: pd.DataFrame, database: str, *, defence: str | None = NO_DEFENCE,
+def selections(data: Results, rows: pd.DataFrame, database: str, *, defence: str | None = NO_DEFENCE,
                cross_database: bool = False, variant: str | None = STANDARD_VARIANT) -> list[Selection]:
     """The main configuration of each attack for `database`: the grid's largest pixel count and budget
     and the training steps (x the database's steps_scale) when present, else the largest stored ones.
@@ -98,12 +109,11 @@ def selections(data: RunData, rows: pd.DataFrame, database: str, *, defence: str
         group = group[group["setting_key"] == key]
         field = str(group["budget_field"].iloc[0])
         ran = int(group["budget"].max())
-        wanted = [int(v) for v in data.grid_attack_values(attack, field)] if field else []
-        budget = max((v for v in wanted if v <= ran), default=ran)
+        budget = reading_budget(group, data.grid_attack_values(attack, field) if field else ())
         steps_values = group["steps"].dropna()
         steps = None
         if len(steps_values):
-            scale = _steps_scale(data, database)
+            scale = data.spec.steps_scale(database)
             steps = int(_prefer(steps_values, [max(1, round(s * scale)) for s in data.grid_values("steps")]))
         query_budget = int(queries_at_budget(group.iloc[:1], budget)[0]) if field else int(group["query_budget"].max())
         out.append(Selection(database, str(attack), key, str(group["setting"].iloc[0]), int(pixels), budget, ran,
@@ -159,9 +169,3 @@ def _prefer(values: pd.Series, wanted: Sequence[Any]) -> Any:
     counts = values.value_counts()
     return max(v for v, c in counts.items() if c == counts.max())
 
-
-def _steps_scale(data: RunData, database: str) -> float:
-    for entry in data.spec.get("databases") or []:
-        if isinstance(entry, dict) and entry.get("name") == database:
-            return float(entry.get("steps_scale") or 1.0)
-    return 1.0

@@ -4,7 +4,7 @@ at the dev EER threshold, APCER, BPCER, ACER, verified attack success, median qu
 published numbers beside ours, and the attacks side by side; then the defence tables (defence_tables.py)
 and the cross-database tables (cross_database.py), built on the `Table` and cell helpers here.
 
-Report stage: RunData (data.py) -> list[Table] -> formats.py writes Markdown, CSV and LaTeX, html.py
+Report stage: Results (data.py) -> list[Table] -> formats.py writes Markdown, CSV and LaTeX, html.py
 shows them. Every rate carries its 95 % interval in its cell ("81.00 [72.2, 88.1]"); every caption says
 which images (how many, paired across rows or not), model, threshold and attack budget produced it. The
 paper's tables hold undefended systems tested on their own training database only.
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..paper import PAPER_ATTACK
 from .columns import (
     EXTRA_METRICS,
     INTERVALS,
@@ -28,10 +29,11 @@ from .columns import (
     UNKNOWN,
     augment_label,
     augment_rank,
+    criterion_text,
     title,
 )
-from .data import NO_INTERVAL, RunData
 from .paper_numbers import citation, paper_augmentation_table, paper_database, paper_steps_table
+from .results import NO_INTERVAL, Results
 from .summary import Selection, image_sets, model_metrics, recall_stats, rows_for, selections
 
 MISSING = "—"
@@ -54,11 +56,8 @@ class Table:
     paper: Table | None = None  # the published table, where the database is one of the paper's
 
 
-#: The paper's attack: only its tables stand beside the published numbers.
-PAPER_ATTACK = "pixel"
 
-
-def build_tables(data: RunData) -> list[Table]:
+def build_tables(data: Results) -> list[Table]:
     """Every table the stored rows allow; the defence and cross-database ones only where such rows exist."""
     from .cross_database import cross_database_tables  # both build on this module's Table and cells
     from .defence_tables import defence_tables
@@ -133,7 +132,7 @@ def _absent(value: Any) -> bool:
 
 
 # ----- Tables 3-6 --------------------------------------------------------------------------------------------
-def augmentation_tables(data: RunData) -> list[Table]:
+def augmentation_tables(data: Results) -> list[Table]:
     tables = []
     for database in _databases(data):
         for sel in selections(data, data.attacks[data.attacks["database"] == database], database):
@@ -141,7 +140,7 @@ def augmentation_tables(data: RunData) -> list[Table]:
     return tables
 
 
-def _augmentation_table(data: RunData, database: str, sel: Selection) -> Table:
+def _augmentation_table(data: Results, database: str, sel: Selection) -> Table:
     rows = rows_for(data.attacks, sel)
     records, groups = [], []
     for (augment, seed), group in rows.groupby(["augment", "train_seed"], dropna=False, sort=False):
@@ -175,14 +174,14 @@ def _augmentation_table(data: RunData, database: str, sel: Selection) -> Table:
                  caption(data, database, sel, rows, groups), values, display, database, paper)
 
 
-def _aug_title(data: RunData, database: str, sel: Selection) -> str:
+def _aug_title(data: Results, database: str, sel: Selection) -> str:
     paper = paper_augmentation_table(_source(data, database)) if sel.attack == PAPER_ATTACK else None
     cf = f" (the paper's Table {paper[1]['table']})" if paper and not is_synthetic(data, database) else ""
     return (f"{database_label(data, database)}: anti-spoofing performance and recall drop under the "
             f"{sel.pixels}-pixel {sel.attack} attack{cf}")
 
 
-def _paper_augmentation(data: RunData, database: str) -> Table | None:
+def _paper_augmentation(data: Results, database: str) -> Table | None:
     found = None if is_synthetic(data, database) else paper_augmentation_table(_source(data, database))
     if found is None:
         return None
@@ -197,7 +196,7 @@ def _paper_augmentation(data: RunData, database: str) -> Table | None:
 
 
 # ----- Tables 7-8 --------------------------------------------------------------------------------------------
-def steps_tables(data: RunData) -> list[Table]:
+def steps_tables(data: Results) -> list[Table]:
     tables = []
     for database in _databases(data):
         for sel in selections(data, data.attacks[data.attacks["database"] == database], database):
@@ -205,7 +204,7 @@ def steps_tables(data: RunData) -> list[Table]:
     return tables
 
 
-def _steps_tables(data: RunData, database: str, sel: Selection) -> list[Table]:
+def _steps_tables(data: Results, database: str, sel: Selection) -> list[Table]:
     tables = []
     rows = rows_for(data.attacks, sel, steps=False)
     for augment, group in rows.groupby("augment", sort=False):
@@ -235,7 +234,7 @@ def _steps_tables(data: RunData, database: str, sel: Selection) -> list[Table]:
 
 
 # ----- attacks side by side ------------------------------------------------------------------------------------
-def comparison_tables(data: RunData) -> list[Table]:
+def comparison_tables(data: Results) -> list[Table]:
     """Per database with two or more attacks: each model's spoofs under each attack's main configuration,
     all cut at the same query budget (the smallest of theirs), so success and queries compare directly."""
     tables = []
@@ -262,18 +261,13 @@ def comparison_tables(data: RunData) -> list[Table]:
                 f"attacks shown; an image fooled later counts as not fooled), read from the stored query "
                 f"counts of each attack's own run. Success = spoof called live after the attack, re-verified "
                 f"from the saved PNG, over the spoofs that were not already called live. Undefended models "
-                f"tested on their own training database. The criterion: called live iff P(live) >= "
-                f"{thresholds_text(data.attacks)}. {INTERVAL_NOTE}")
+                f"tested on their own training database. The criterion: {criterion_text(data.attacks)}. "
+                f"{INTERVAL_NOTE}")
         tables.append(Table(f"attacks-{slug(database)}", heading, text, values, display, database))
     return tables
 
 
-def thresholds_text(rows: pd.DataFrame) -> str:
-    values = sorted({float(t) for t in rows.get("threshold", pd.Series([0.5]))})
-    return ", ".join(f"{v:g}" for v in values) or "0.5"
-
-
-def _paper_steps(data: RunData, database: str) -> Table | None:
+def _paper_steps(data: Results, database: str) -> Table | None:
     found = None if is_synthetic(data, database) else paper_steps_table(_source(data, database))
     if found is None:
         return None
@@ -294,7 +288,7 @@ def _paper_steps(data: RunData, database: str) -> Table | None:
 
 
 # ----- shared -------------------------------------------------------------------------------------------------
-def caption(data: RunData, database: str, sel: Selection, rows: pd.DataFrame, groups: list[pd.DataFrame]) -> str:
+def caption(data: Results, database: str, sel: Selection, rows: pd.DataFrame, groups: list[pd.DataFrame]) -> str:
     """Data, image set (paired or not), model, attack and budget, thresholds, intervals, what is absent."""
     models = sorted({m for m in rows["model"].unique() if m != UNKNOWN}) or [UNKNOWN]
     sources = sorted({s for s in rows.get("threshold_source", pd.Series(dtype=object)).dropna().astype(str)
@@ -323,31 +317,30 @@ def _splits(rows: pd.DataFrame) -> str:
     return ", ".join(sorted(rows["split"].astype(str).unique())) or UNKNOWN
 
 
-def _databases(data: RunData) -> list[str]:
+def _databases(data: Results) -> list[str]:
     return sorted(data.attacks["database"].unique()) if len(data.attacks) else []
 
 
-def _planned_augments(data: RunData, database: str) -> list[str]:
+def _planned_augments(data: Results, database: str) -> list[str]:
     """Augmentation settings the spec's grid trains for this database (rows still to come show —)."""
-    names = {d.get("name") for d in data.spec.get("databases") or [] if isinstance(d, dict)}
-    return [str(a) for a in data.grid_values("augment")] if database in names else []
+    return [str(a) for a in data.grid_values("augment")] if database in data.spec.database_names() else []
 
 
-def _source(data: RunData, database: str) -> str:
+def _source(data: Results, database: str) -> str:
     info = data.databases.get(database)
     return info.source if info is not None and paper_database(info.source) else database
 
 
-def is_synthetic(data: RunData, database: str) -> bool:
+def is_synthetic(data: Results, database: str) -> bool:
     info = data.databases.get(database)
-    return bool(data.spec.get("synthetic")) or (info is not None and info.synthetic)
+    return data.spec.synthetic or (info is not None and info.synthetic)
 
 
-def _synthetic_note(data: RunData, database: str) -> str:
+def _synthetic_note(data: Results, database: str) -> str:
     return " (SYNTHETIC sample database)" if is_synthetic(data, database) else ""
 
 
-def database_label(data: RunData, database: str) -> str:
+def database_label(data: Results, database: str) -> str:
     info = data.databases.get(database)
     if info is not None and info.source not in (database, UNKNOWN):
         return f"{database} ({info.source})"

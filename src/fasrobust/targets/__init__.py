@@ -2,19 +2,15 @@
 
 Adapters own layout, channel order, scaling and output reading (the `contract.Contract`); the base class
 validates inputs and outputs, chunks batches, counts queries exactly and holds the threshold.
-`load_target(source, contract)` picks the adapter from a source string: an http(s) URL, 'python:pkg.mod:fn',
-an .onnx, .tflite, .keras or .h5 file, a TensorFlow SavedModel directory, or a fasrobust run directory (or
-its model.json / model.safetensors). Each adapter imports its runtime (onnxruntime, TensorFlow, LiteRT,
-httpx) only when one is built."""
+`load_target(source, contract)` picks the adapter from what each one declares (`adapters.py`: suffixes,
+source prefixes, a folder's marker file): a fasrobust run directory, an ONNX, TFLite or Keras file, a
+SavedModel, 'python:pkg.mod:function', an http(s) URL, or whatever a plug-in adds. Importing this package
+is light: each adapter imports its runtime (torch, onnxruntime, TensorFlow, LiteRT, httpx) only when one
+is built, so the command line can list the adapters in its help."""
 
-from __future__ import annotations
+from importlib import import_module
 
-from enum import StrEnum
-from pathlib import Path
-from typing import Any
-
-from ..errors import TargetError
-from ..models.preprocessing import Preprocessing
+from .adapters import TARGETS, AdapterInfo, adapter_info, detect_adapter, load_target, register_adapter
 from .base import QueryBudgetExceeded, Target
 from .checks import TargetCheck, check_target
 from .contract import (
@@ -29,76 +25,20 @@ from .contract import (
     ServiceContract,
     TargetSpec,
 )
-from .http_target import HttpTarget
-from .keras_target import KerasTarget
-from .onnx_target import OnnxTarget
-from .python_target import PythonTarget
-from .tflite_target import TfliteTarget
-from .torch_target import Output, TorchTarget
 
-__all__ = ["Target", "QueryBudgetExceeded", "TorchTarget", "OnnxTarget", "HttpTarget", "PythonTarget",
-           "KerasTarget", "TfliteTarget", "Preprocessing", "Output", "check_target", "TargetCheck", "load_target",
-           "Contract", "InputContract", "OutputContract", "ServiceContract", "TargetSpec", "Layout", "Channels",
-           "OutputKind", "RequestKind", "Encoding", "Adapter", "detect_adapter"]
+_LAZY = {"TorchTarget": ".torch_target", "Output": ".torch_target", "OnnxTarget": ".onnx_target",
+         "HttpTarget": ".http_target", "PythonTarget": ".python_target", "KerasTarget": ".keras_target",
+         "TfliteTarget": ".tflite_target", "Preprocessing": "..models.preprocessing"}
 
 
-class Adapter(StrEnum):
-    TORCH = "torch"
-    ONNX = "onnx"
-    TFLITE = "tflite"
-    KERAS = "keras"
-    PYTHON = "python"
-    HTTP = "http"
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_SUFFIXES = {".onnx": Adapter.ONNX, ".tflite": Adapter.TFLITE, ".keras": Adapter.KERAS, ".h5": Adapter.KERAS,
-             ".hdf5": Adapter.KERAS, ".json": Adapter.TORCH, ".safetensors": Adapter.TORCH}
-_WHAT = ("a run directory, an .onnx, .tflite, .keras or .h5 file, a SavedModel directory, "
-         "'python:package.module:function' or an http(s) URL")
-
-
-def detect_adapter(source: str | Path) -> Adapter:
-    """Which adapter serves a source string; a path must exist."""
-    text = str(source)
-    if text.startswith(("http://", "https://")):
-        return Adapter.HTTP
-    if text.startswith("python:"):
-        return Adapter.PYTHON
-    path = Path(text)
-    if not path.exists():
-        raise TargetError(f"target not found (expected {_WHAT})", path=path)
-    if path.is_dir():
-        return Adapter.KERAS if (path / "saved_model.pb").is_file() else Adapter.TORCH
-    if path.suffix.lower() in _SUFFIXES:
-        return _SUFFIXES[path.suffix.lower()]
-    raise TargetError(f"not a target: expected {_WHAT}", path=path)
-
-
-def load_target(source: str | Path, contract: Contract | dict[str, Any] | None = None, **options: Any) -> Target:
-    """A target from a source string and its contract (see `detect_adapter`); `options` go to the adapter
-    (e.g. `device=` for a run directory, `timeout=` for a URL, `max_batch=`)."""
-    contract = Contract.coerce(contract)
-    adapter = detect_adapter(source)
-    if adapter is Adapter.HTTP:
-        options.pop("device", None)  # the service runs where it runs
-        return HttpTarget(str(source), contract, **options)
-    if adapter is Adapter.PYTHON:
-        options.pop("device", None)  # a callable runs where its own code puts it
-        return PythonTarget(str(source), contract, **options)
-    if adapter is Adapter.ONNX:
-        return OnnxTarget(source, contract, **options)
-    if adapter is Adapter.TFLITE:
-        options.pop("device", None)
-        return TfliteTarget(source, contract, **options)
-    if adapter is Adapter.KERAS:
-        options.pop("device", None)
-        return KerasTarget(source, contract, **options)
-    stated = {k for k, v in contract.given().items() if k != "output" or set(v) - {"threshold"}}
-    if stated:
-        raise TargetError("a fasrobust checkpoint records its own contract in model.json; only --threshold "
-                          f"applies to it (got {', '.join(sorted(_flat(contract.given())))})", path=source)
-    return TorchTarget.from_checkpoint(source, threshold=contract.threshold, **options)
-
-
-def _flat(given: dict[str, Any]) -> list[str]:
-    return [f"{part}.{key}" for part, fields in given.items() for key in fields]
+__all__ = ["TARGETS", "AdapterInfo", "Channels", "Contract", "Encoding", "HttpTarget", "InputContract", "KerasTarget",
+           "Layout", "OnnxTarget", "Output", "OutputContract", "OutputKind", "Preprocessing", "PythonTarget",
+           "QueryBudgetExceeded", "RequestKind", "ServiceContract", "Target", "TargetCheck", "TargetSpec",
+           "TfliteTarget", "TorchTarget", "adapter_info", "check_target", "detect_adapter", "load_target",
+           "register_adapter"]

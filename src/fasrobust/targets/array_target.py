@@ -7,16 +7,18 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import TargetError
 from .base import Target
 from .contract import Contract, OutputKind
 from .inputs import Dim, InputFeeder, resolve_input
 from .outputs import resolve_output
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 #: Chunk size when the model takes any batch (the torch adapter's CPU measurement).
 DEFAULT_MAX_BATCH = 128
@@ -83,6 +85,8 @@ class ArrayModelTarget(Target):
         """The selected output (index `self._output_index`) for one prepared input array."""
 
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        import torch
+
         n = images.shape[0]
         if self._fixed_batch and n < self._fixed_batch:
             # Padding with copies of the last image; their scores are dropped and are not queries.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import TargetError, TransientTargetError
+
+if TYPE_CHECKING:  # torch is imported where a target is built or called, so declaring adapters stays light
+    import torch
 
 #: Outputs this far outside [0, 1] are rounding, not a broken model.
 _PROBABILITY_SLACK = 1e-5
@@ -33,6 +36,8 @@ class Target(ABC):
     the store see through such a stack, and keep their plain meaning for an ordinary model.
     """
 
+    #: The registered adapter's name (`adapters.register_adapter` sets it).
+    adapter: str = ""
     #: True when the same image may get different scores (randomized smoothing): checks skip repeat tests.
     randomized: bool = False
     #: Model evaluations behind one query of this target (randomized smoothing scores n noisy copies).
@@ -41,6 +46,8 @@ class Target(ABC):
     def __init__(self, *, max_batch: int = 256, device: str | torch.device = "cpu",
                  input_size: int | None = None, query_budget: int | None = None, name: str = "",
                  threshold: float = 0.5):
+        import torch
+
         if max_batch < 1:
             raise TargetError(f"max_batch must be >= 1, got {max_batch}")
         if not 0.0 <= float(threshold) <= 1.0:
@@ -52,6 +59,24 @@ class Target(ABC):
         self.query_budget = query_budget
         self.name = name or type(self).__name__
         self._queries = 0
+
+    @classmethod
+    def open(cls, source: str, contract: Any, **options: Any) -> Target:
+        """The target for a source string with its `Contract` (what `load_target` calls); adapters whose
+        constructor takes something else override it."""
+        return cls(source, contract, **options)
+
+    @classmethod
+    def fingerprint(cls, source: str) -> str:
+        """What identifies the model itself in result ids: by default the hash of its file, or of a
+        folder's files (a SavedModel: its graph and variables), prefixed with the adapter's name."""
+        from ..provenance import file_sha256
+
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.is_file())
+            return f"{cls.adapter}:" + "".join(file_sha256(f)[:8] for f in files)[:16]
+        return f"{cls.adapter}:{file_sha256(path)[:16]}"
 
     @property
     def queries(self) -> int:
@@ -72,6 +97,8 @@ class Target(ABC):
         self._queries = 0
 
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        import torch
+
         as_numpy = not isinstance(images, torch.Tensor)
         batch = torch.from_numpy(np.ascontiguousarray(images)) if as_numpy else images
         self._check_input(batch)
@@ -112,6 +139,8 @@ class Target(ABC):
 
     # ----- validation ----------------------------------------------------------------------
     def _check_input(self, batch: torch.Tensor) -> None:
+        import torch
+
         if batch.dtype != torch.uint8:
             raise TargetError(f"{self.name}: images must be uint8, got {batch.dtype}")
         if batch.ndim != 4 or batch.shape[-1] != 3:
@@ -125,6 +154,8 @@ class Target(ABC):
                               f"with --resize")
 
     def _check_output(self, out: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
+        import torch
+
         out = torch.as_tensor(out, device=self.device).float()
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from ..errors import TargetError
 from .base import Target
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    pass
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ def _chain(target: Target) -> list[Target]:
 
 
 def _module_in_train_mode(target: Target) -> bool:
+    from torch import nn
+
     modules = [getattr(t, "module", None) for t in _chain(target)]
     return any(isinstance(m, nn.Module) and any(x.training for x in m.modules()) for m in modules)
 

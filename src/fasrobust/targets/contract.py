@@ -165,14 +165,8 @@ class TargetSpec(Settings):
     source: str
     contract: Contract = Field(default_factory=Contract)
 
-    @classmethod
-    def from_options(cls, source: str, options: Mapping[str, Any]) -> TargetSpec:
-        """A spec from the flat option names the CLI uses (`contract_from_options`), e.g. an experiment
-        spec's `target: {source: m.onnx, layout: nhwc, scale: 0.0039, output: softmax, live_index: 0}`."""
-        return cls(source=str(source), contract=contract_from_options(options))
-
     def load(self, **options: Any):
-        from . import load_target
+        from .adapters import load_target
 
         return load_target(self.source, self.contract, **options)
 

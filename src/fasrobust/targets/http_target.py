@@ -24,12 +24,12 @@ import time
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import TargetError, TransientTargetError, require
+from .adapters import register_adapter
 from .base import Target
 from .contract import Channels, Contract, Encoding, Layout, OutputKind, RequestKind
 from .http_contract import (
@@ -46,6 +46,9 @@ from .http_contract import (
 )
 from .inputs import InputFeeder, ResolvedInput
 from .outputs import ResolvedOutput
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 SCORE_PATH = "/v1/score"
 HEALTH_PATH = "/v1/health"
@@ -73,11 +76,17 @@ class _Retryable(Exception):
 _RETRY_STATUS = {408, 429}  # request timeout, too many requests: the service asks to be asked again later
 
 
+@register_adapter("http", description="an HTTP liveness service (the http extra)", prefixes=("http://", "https://"),
+                  option="url")
 class HttpTarget(Target):
     """Scores images by asking an HTTP endpoint. `max_batch` is images per request (the service contract's
     `batch_per_request` when it has one); one call sends up to `concurrency` requests in parallel.
     `retries=3` means up to 4 attempts per request, waiting backoff * 2**k seconds before attempt k+1.
     TLS certificates are verified unless `verify_tls=False`."""
+
+    @classmethod
+    def fingerprint(cls, source: str) -> str:
+        return f"url:{source}"
 
     def __init__(self, url: str, contract: Contract | Mapping[str, Any] | None = None, *, timeout: float = 10.0,
                  retries: int = 3, backoff: float = 0.5, max_batch: int = 64, concurrency: int = 4,

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..errors import TargetError
 from ..models.preprocessing import Preprocessing
 from .contract import Channels, InputContract, Layout, contract_error
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 Dim = int | str | None  # a model's declared dimension: a number, a symbolic name, or unknown
 
@@ -114,6 +115,8 @@ class InputFeeder:
     """Resolved input contract -> a callable from uint8 (n, H, W, 3) torch tensors to the model's array."""
 
     def __init__(self, resolved: ResolvedInput):
+        import torch
+
         self.resolved = resolved
         p = resolved.preprocessing
         if p is not None:
@@ -123,6 +126,8 @@ class InputFeeder:
             self.std = torch.tensor(p.std, dtype=torch.float32).view(1, 1, 1, 3)
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
+        import torch
+
         r = self.resolved
         x = images.cpu()
         if r.resize and tuple(x.shape[1:3]) != (r.input_size, r.input_size):
@@ -142,6 +147,9 @@ class InputFeeder:
 def resize(images: torch.Tensor, size: int, *, keep_uint8: bool) -> torch.Tensor:
     """Bilinear (antialiased when shrinking) resize of uint8 NHWC crops; rounded back to uint8 for models
     that take raw pixels, kept in float (0..255) otherwise."""
+    import torch
+    import torch.nn.functional as F
+
     x = images.permute(0, 3, 1, 2).to(torch.float32)
     shrink = size < images.shape[1]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)

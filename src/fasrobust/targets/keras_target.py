@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TargetError, require
+from .adapters import register_adapter
 from .array_target import ArrayModelTarget, Declared
 from .contract import Contract, OutputKind
 
@@ -35,10 +36,22 @@ def _kind_from_activation(layer: Any, shape: list[int | None]) -> OutputKind | N
     return classes if len(shape) == 2 and shape[1] else None
 
 
+@register_adapter("keras", description="a Keras .keras / .h5 file or a TensorFlow SavedModel folder (the keras "
+                  "or mtcnn extra)", suffixes=(".keras", ".h5", ".hdf5"), marker="saved_model.pb", option="keras")
 class KerasTarget(ArrayModelTarget):
     """Scores images with a Keras model or a TensorFlow SavedModel, on the CPU or GPU TensorFlow picks."""
 
-    adapter = "keras"
+    @classmethod
+    def fingerprint(cls, source: str) -> str:
+        """A SavedModel is named by its graph and its variables; a file by its hash."""
+        from ..provenance import file_sha256
+
+        path = Path(source)
+        if not path.is_dir():
+            return super().fingerprint(source)
+        files = [path / "saved_model.pb", *sorted((path / "variables").glob("*"))]
+        return f"{cls.adapter}:" + "".join(file_sha256(f)[:8] for f in files if f.is_file())[:16]
+
 
     def __init__(self, path: str | Path, contract: Contract | Mapping[str, Any] | None = None, *,
                  max_batch: int | str = "auto", query_budget: int | None = None, name: str = ""):

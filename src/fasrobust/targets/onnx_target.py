@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import TargetError, require
 from ..models.preprocessing import Preprocessing
+from .adapters import register_adapter
 from .array_target import ArrayModelTarget, Declared
 from .contract import Contract, OutputKind
 
@@ -105,10 +106,11 @@ def _legacy(contract: Contract, preprocessing: Preprocessing | Mapping[str, Any]
     return Contract.build(data)
 
 
+@register_adapter("onnx", description="an ONNX model, run with onnxruntime (the onnx extra)", suffixes=(".onnx",),
+                  takes_device=True, option="onnx")
 class OnnxTarget(ArrayModelTarget):
     """Scores images with an ONNX model through onnxruntime (CPU, or CUDA when asked and available)."""
 
-    adapter = "onnx"
 
     def __init__(self, path: str | Path, contract: Contract | Mapping[str, Any] | None = None, *,
                  providers: Sequence[str] | None = None, device: str = "auto",

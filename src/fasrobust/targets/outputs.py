@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from .contract import OutputContract, OutputKind, contract_error
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 #: Rows of a softmax sum to 1 up to this (float16 models included).
 _SUM_SLACK = 1e-3
@@ -43,6 +45,8 @@ class ResolvedOutput:
 
     def scores(self, raw: Any, source: str) -> torch.Tensor:
         """P(live), shape (n,), from one answer of the model."""
+        import torch
+
         # A copy: runtimes hand out read-only buffers, which torch warns about.
         out = raw.float() if isinstance(raw, torch.Tensor) else torch.from_numpy(np.array(raw, dtype=np.float32))
         if self.kind in _CLASS_KINDS:
@@ -58,6 +62,8 @@ class ResolvedOutput:
         return 1.0 - out if self.spoof_score else out
 
     def _class_score(self, out: torch.Tensor, source: str) -> torch.Tensor:
+        import torch
+
         if out.ndim != 2 or out.shape[1] < 2:
             raise contract_error(f"{source}: output {self.name or ''} has shape {tuple(out.shape)}, not "
                                  f"(N, classes) as --output {self.kind.value} says",

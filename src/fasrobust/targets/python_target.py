@@ -12,16 +12,19 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import TargetError
+from .adapters import register_adapter
 from .base import Target
 from .contract import Channels, Contract, InputContract, Layout, OutputKind
 from .inputs import InputFeeder, ResolvedInput
 from .outputs import ResolvedOutput
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
 
 PREFIX = "python:"
 
@@ -61,8 +64,14 @@ def _resolve_input(contract: InputContract, source: str) -> ResolvedInput:
                          preprocessing=None, input_size=contract.input_size, resize=contract.resize)
 
 
+@register_adapter("python", description="a Python callable: uint8 (N, H, W, 3) RGB in, N scores out",
+                  prefixes=(PREFIX,), option="python")
 class PythonTarget(Target):
     """Scores images by calling a Python function on uint8 NHWC numpy batches of at most `max_batch`."""
+
+    @classmethod
+    def fingerprint(cls, source: str) -> str:
+        return f"python:{source.removeprefix(PREFIX)}"
 
     def __init__(self, func: Callable[[np.ndarray], Any] | str, contract: Contract | Mapping[str, Any] | None = None,
                  *, max_batch: int = 256, query_budget: int | None = None, name: str = ""):
@@ -87,6 +96,8 @@ class PythonTarget(Target):
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
         # A copy: a callable that writes into its batch must not change the attack's pixels (and a
         # writable array keeps torch.from_numpy quiet in the user's code).
+        import torch
+
         batch = np.array(self._feeder(images), copy=True)
         try:
             raw = self.func(batch)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingExtraError, TargetError, require
+from .adapters import register_adapter
 from .array_target import ArrayModelTarget, Declared
 from .contract import Contract, OutputKind
 
@@ -61,10 +62,11 @@ def _signature(detail: Mapping[str, Any]) -> list[int | None]:
     return [None if int(d) < 0 else int(d) for d in shape]
 
 
+@register_adapter("tflite", description="a TensorFlow Lite model (the tflite extra)", suffixes=(".tflite",),
+                  option="tflite")
 class TfliteTarget(ArrayModelTarget):
     """Scores images with a .tflite model on the CPU."""
 
-    adapter = "tflite"
 
     def __init__(self, path: str | Path, contract: Contract | Mapping[str, Any] | None = None, *,
                  max_batch: int | str = "auto", num_threads: int | None = None, query_budget: int | None = None,

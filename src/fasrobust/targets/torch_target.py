@@ -11,14 +11,16 @@ import warnings
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError, TargetError
 from ..models.preprocessing import PRESETS, Preprocessing, PreprocessingPreset
+from .adapters import register_adapter
 from .base import Target
+
+if TYPE_CHECKING:  # torch is imported where it is used, so declaring adapters stays light
+    import torch
+    from torch import nn
 
 #: CPU chunk size. The project's measurement on a small CNN: batches of ~100-130 images ran ~3x faster
 #: per image than 720, as a chunk's activations then stay in cache. It depends on the model and the CPU;
@@ -65,6 +67,8 @@ class InputTransform:
 
     def __init__(self, preprocessing: Preprocessing, device: torch.device, dtype: torch.dtype,
                  channels_last: bool = True):
+        import torch
+
         self.scale = preprocessing.scale
         self.plain = all(m == 0 for m in preprocessing.mean) and all(s == 1 for s in preprocessing.std)
         self.mean = torch.tensor(preprocessing.mean, dtype=dtype, device=device).view(1, 3, 1, 1)
@@ -83,6 +87,8 @@ class InputTransform:
 
 def scores_from_output(out: torch.Tensor, output: Output, live_index: int = 1) -> torch.Tensor:
     """Turn a model's raw output into P(live), shape (n,)."""
+    import torch
+
     if output is Output.SOFTMAX2:
         if out.ndim != 2 or out.shape[1] != 2:
             raise TargetError(f"output 'softmax2' needs (N, 2) class scores, the model returned {tuple(out.shape)}")
@@ -106,6 +112,8 @@ def auto_max_batch(device: torch.device, input_size: int | None) -> int:
 
 def resolve_device(device: str | torch.device, module: nn.Module | None = None) -> torch.device:
     """'auto' means where the module's parameters already are (CPU for a module without any)."""
+    import torch
+
     if str(device) != "auto":
         return torch.device(device)
     if module is not None:
@@ -114,6 +122,8 @@ def resolve_device(device: str | torch.device, module: nn.Module | None = None) 
     return torch.device("cpu")
 
 
+@register_adapter("torch", description="a fasrobust run directory (model.json + model.safetensors)",
+                  suffixes=(".json", ".safetensors"), marker="model.json", takes_device=True)
 class TorchTarget(Target):
     """Scores images with a PyTorch module.
 
@@ -126,8 +136,11 @@ class TorchTarget(Target):
     def __init__(self, module: nn.Module, *, preprocessing: Preprocessing | Mapping[str, Any] | None = None,
                  output: Output | str = Output.LOGIT, live_index: int = 1, input_size: int | None = None,
                  device: str | torch.device = "auto", max_batch: int | str = "auto",
-                 channels_last: bool = True, dtype: torch.dtype = torch.float32,
+                 channels_last: bool = True, dtype: torch.dtype | None = None,
                  query_budget: int | None = None, name: str = "", threshold: float = 0.5):
+        import torch
+        from torch import nn
+
         if not isinstance(module, nn.Module):
             raise TargetError(f"TorchTarget needs a torch.nn.Module, got {type(module).__name__}")
         if live_index not in (0, 1):
@@ -141,7 +154,7 @@ class TorchTarget(Target):
         self.preprocessing = as_preprocessing(preprocessing)
         self.output = Output.parse(output)
         self.live_index = live_index
-        self.dtype = dtype
+        dtype = self.dtype = dtype if dtype is not None else torch.float32
         self.source = self.name  # from_checkpoint replaces it with the run directory
         # channels_last weights only pay off with cuDNN; on CPU the input view is channels_last anyway.
         self.channels_last = channels_last
@@ -156,10 +169,35 @@ class TorchTarget(Target):
         self._transform = InputTransform(self.preprocessing, self.device, dtype, channels_last)
 
     @classmethod
+    def open(cls, source: str, contract: Any, **options: Any) -> TorchTarget:
+        """A run directory: its model.json records its own contract, so only a threshold may be stated."""
+        stated = {k: v for k, v in contract.given().items() if k != "output" or set(v) - {"threshold"}}
+        if stated:
+            named = ", ".join(sorted(f"{part}.{key}" for part, fields in stated.items() for key in fields))
+            raise TargetError(f"a fasrobust checkpoint records its own contract in model.json; only --threshold "
+                              f"applies to it (got {named})", path=source)
+        return cls.from_checkpoint(source, threshold=contract.threshold, **options)
+
+    @classmethod
+    def fingerprint(cls, source: str) -> str:
+        """The weights' hash: the same checkpoint copied elsewhere keeps its results."""
+        from ..provenance import file_sha256
+
+        path = Path(source)
+        run_dir = path if path.is_dir() else path.parent
+        weights = run_dir / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError("no checkpoint in this run directory (model.safetensors is missing; train first)",
+                             run_dir)
+        return f"torch:{file_sha256(weights)[:16]}"
+
+    @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "auto",
                         **kwargs: Any) -> TorchTarget:
         """A target for a fasrobust run directory (or its model.json / model.safetensors).
         `device='auto'` here means CUDA when available, else CPU."""
+        import torch
+
         from ..models.checkpoint import load_checkpoint
 
         if str(device) == "auto":
@@ -190,6 +228,8 @@ class TorchTarget(Target):
                 "device": str(self.device), "max_batch": self.max_batch}
 
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if _training(self.module):
             raise TargetError(f"{self.name}: the module was switched to train mode after the target was "
                               "built; call module.eval() (scores would depend on the batch)")

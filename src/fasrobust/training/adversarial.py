@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from ..attacks import attack_class
+from ..attacks import AttackSpec
 from ..data.faceset import FaceSet
 from ..errors import AttackError, ConfigError
 from ..labels import Label
@@ -43,10 +43,8 @@ POOL_TENSOR = "adversarial.pool"
 class AdversarialTraining(Settings):
     """When and how to generate adversarial training spoofs (see the module docstring for the rule)."""
 
-    #: A registered attack name ("pixel": the paper's DE; "sparse-rs").
-    attack: str = "sparse-rs"
-    #: The attack's settings (its own fields; a small budget: each round attacks `images` crops).
-    settings: dict[str, Any] = Field(default_factory=dict)
+    #: The attack, `{name, settings}` (a small budget: each round attacks `images` crops).
+    attack: AttackSpec = Field(default_factory=lambda: AttackSpec(name="sparse-rs"))
     #: Steps trained on clean batches before the first round.
     start: int = Field(0, ge=0)
     #: Steps between rounds.
@@ -57,22 +55,22 @@ class AdversarialTraining(Settings):
     mix: float = Field(0.5, gt=0, le=1)
     seed: int = Field(0, ge=0)
 
-    @field_validator("attack")
+    @model_validator(mode="before")
     @classmethod
-    def _known_attack(cls, value: str) -> str:
+    def _attack_as_written_before(cls, data: Any) -> Any:
+        # Specs written before attacks travelled as {name, settings} gave `attack: NAME` and `settings`.
+        if isinstance(data, dict) and isinstance(data.get("attack"), str):
+            data = {**data, "attack": {"name": data["attack"], "settings": data.get("settings") or {}}}
+            data.pop("settings", None)
+        return data
+
+    @field_validator("attack", mode="before")
+    @classmethod
+    def _known_attack(cls, value: Any) -> Any:
         try:
-            attack_class(value)
+            return AttackSpec.of(value)
         except AttackError as exc:
             raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("settings")
-    @classmethod
-    def _valid_for_attack(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if "attack" not in info.data:  # the attack name was refused already
-            return value
-        # The attack's own ValidationError passes through, so its keys read adversarial.settings.<key>.
-        return attack_class(info.data["attack"]).Settings.model_validate(value).as_json()
 
     def mixed(self, batch_size: int) -> int:
         """How many samples of a batch come from the pool."""
@@ -104,7 +102,7 @@ class AdversarialPool:
         self.spoof_images = np.ascontiguousarray(spoof_images)
         self.spoof_ids = np.asarray(spoof_ids, dtype=np.int64)
         self.n_mixed = settings.mixed(batch_size)
-        self.attack = attack_class(settings.attack)(**settings.settings)
+        self.attack = settings.attack.attack()
         self.pool: torch.Tensor | None = None  # uint8 (P, H, W, 3) on the device
         self.rounds: list[dict[str, int]] = []
 

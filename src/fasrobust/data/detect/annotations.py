@@ -15,15 +15,14 @@ import numpy as np
 
 from ..frames import HDF5_SUFFIXES
 from ..records import Box, Recording
-from .base import Detection, Detector, DetectorName, FrameContext, register_detector
+from .base import Detection, Detector, FrameContext, register_detector
 
 
-@register_detector(DetectorName.ANNOTATIONS)
+@register_detector("annotations", description="the face boxes a database ships (.face files, 3DMAD's eye positions)", smoke={})
 class AnnotationDetector(Detector):
     """Looks up the shipped box of (recording, frame). The file of the last recording is kept, since
     frames of one recording arrive together."""
 
-    name = DetectorName.ANNOTATIONS.value
 
     def __init__(self) -> None:
         self._loaded: tuple[Path, dict[int, Box | None]] | None = None

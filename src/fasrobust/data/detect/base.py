@@ -5,8 +5,9 @@ it finds, each a `Detection` (box in frame pixels, a score, landmarks when the d
 Detectors that need to know which frame of which recording they look at (the `annotations` detector
 reads the boxes a database ships) get a `FrameContext`. Batching is offered where it is cheap.
 
-Registry names are the `DetectorName` enum; `auto` resolves to `mtcnn` when its extra is installed,
-else to the `cascade` fallback, and the resolved name is what outputs record.
+Detectors are registered by name in `DETECTORS` (every module of this package, and the plug-ins of the
+entry-point group `fasrobust.detectors`); `auto` resolves to `mtcnn` when its extra is installed, else to
+the `cascade` fallback, and the resolved name is what outputs record.
 """
 
 from __future__ import annotations
@@ -15,21 +16,17 @@ import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from ...errors import ConfigError
+from ...registry import Registry
 from ..frames import Orientation
 from ..records import Box, Recording
 
-
-class DetectorName(StrEnum):
-    MTCNN = "mtcnn"
-    ANNOTATIONS = "annotations"
-    CASCADE = "cascade"
-    AUTO = "auto"
+#: The name that stands for the best detector installed (`resolve_detector_name`).
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -85,15 +82,20 @@ def best_detection(detections: Sequence[Detection]) -> Detection | None:
     return max(detections, key=lambda d: (d.score, d.area))
 
 
-_REGISTRY: dict[str, Callable[..., Detector]] = {}
+#: Every face detector by name; each declares its description and the options a test builds it with.
+DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", package="fasrobust.data.detect",
+                                                      group="fasrobust.detectors")
 
 
-def register_detector(name: DetectorName) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
-    def add(factory: Callable[..., Detector]) -> Callable[..., Detector]:
-        _REGISTRY[DetectorName(name).value] = factory
-        return factory
+def register_detector(name: str, *, description: str = "", smoke: dict[str, Any] | None = None
+                      ) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
+    """Class decorator: `@register_detector("mtcnn", description=...)`; the class's `name` becomes it."""
 
-    return add
+    def decorate(cls: Callable[..., Detector]) -> Callable[..., Detector]:
+        cls.name = name  # type: ignore[attr-defined]
+        return DETECTORS.register(name, description=description, smoke=smoke)(cls)
+
+    return decorate
 
 
 def mtcnn_available() -> bool:
@@ -101,23 +103,20 @@ def mtcnn_available() -> bool:
     return all(importlib.util.find_spec(module) is not None for module in ("mtcnn", "tensorflow"))
 
 
-def resolve_detector_name(name: str | DetectorName) -> DetectorName:
+def resolve_detector_name(name: str) -> str:
     """The concrete detector `name` stands for (`auto` -> mtcnn if installed, else cascade)."""
-    try:
-        name = DetectorName(name)
-    except ValueError:
-        known = ", ".join(d.value for d in DetectorName)
-        raise ConfigError(f"detector: unknown detector '{name}' (known: {known})") from None
-    if name is DetectorName.AUTO:
-        return DetectorName.MTCNN if mtcnn_available() else DetectorName.CASCADE
+    name = str(name)
+    if name == AUTO:
+        return "mtcnn" if mtcnn_available() else "cascade"
+    if name not in DETECTORS:
+        raise ConfigError(f"detector: unknown detector '{name}' (known: {', '.join([*DETECTORS.names(), AUTO])})")
     return name
 
 
-def create_detector(name: str | DetectorName, **options: Any) -> Detector:
+def create_detector(name: str, **options: Any) -> Detector:
     """A detector by registry name; `auto` is resolved first."""
-    resolved = resolve_detector_name(name)
-    return _REGISTRY[resolved.value](**options)
+    return DETECTORS.create(resolve_detector_name(name), **options)
 
 
 def registered_detectors() -> list[str]:
-    return sorted(_REGISTRY)
+    return DETECTORS.names()

@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 
 from ..records import Box
-from .base import Detection, Detector, DetectorName, FrameContext, register_detector
+from .base import Detection, Detector, FrameContext, register_detector
 
 
-@register_detector(DetectorName.CASCADE)
+@register_detector("cascade", description="scikit-image's LBP cascade, a light fallback without TensorFlow", smoke={})
 class CascadeDetector(Detector):
-    name = DetectorName.CASCADE.value
 
     def __init__(self, *, scale_factor: float = 1.2, step_ratio: float = 1.0, min_face_size: int = 24,
                  min_face_share: float = 0.15, min_neighbours: int = 1, overlap: float = 0.3):

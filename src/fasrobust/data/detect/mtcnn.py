@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import require
 from ..records import Box
-from .base import Detection, Detector, DetectorName, FrameContext, register_detector
+from .base import Detection, Detector, FrameContext, register_detector
 
 _LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -50,12 +50,11 @@ def _load_tensorflow(threads: int | None):
     return tf
 
 
-@register_detector(DetectorName.MTCNN)
+@register_detector("mtcnn", description="MTCNN, the paper's face detector (the mtcnn extra: TensorFlow)")
 class MtcnnDetector(Detector):
     """MTCNN with the package's default thresholds (0.6, 0.7, 0.8) and a minimum face of
     `min_face_size` pixels; `batch` frames of one size go through the network together."""
 
-    name = DetectorName.MTCNN.value
 
     def __init__(self, *, min_face_size: int = 20, batch: int = 8, threads: int | None = None):
         self.min_face_size = int(min_face_size)

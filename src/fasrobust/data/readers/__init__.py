@@ -1,10 +1,10 @@
-"""Database readers, one module per database, registered by name: `get_reader(name, **options)
-.scan(root, protocol=None) -> ScanResult(recordings, unplaced)`. Importing this package registers
-every reader below."""
+"""Database readers, one module per database, registered by name in `READERS` (which finds every module
+of this package, and the plug-ins of the entry-point group `fasrobust.readers`): `get_reader(name,
+**options).scan(root, protocol=None) -> ScanResult(recordings, unplaced)`."""
 
-from . import casia_fasd, csv_manifest, folder, mask_attack, replay_attack, rose_youtu  # noqa: F401
 from .base import (
     IMAGE_SUFFIXES,
+    READERS,
     VIDEO_SUFFIXES,
     DatabaseReader,
     ScanResult,
@@ -16,6 +16,7 @@ from .base import (
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "READERS",
     "VIDEO_SUFFIXES",
     "DatabaseReader",
     "ScanResult",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import ConfigError, DataError
+from ...registry import Registry
 from ...settings import Settings
 from ..records import Recording
 
@@ -109,35 +110,40 @@ class DatabaseReader(ABC):
         """Recordings under an existing folder `root` (absolute); order does not matter."""
 
 
-_READERS: dict[str, type[DatabaseReader]] = {}
-_ALIASES: dict[str, str] = {}
+def _named(name: str, cls: type[DatabaseReader]) -> None:
+    if not cls.description or not cls.layout:
+        raise TypeError(f"reader {name!r} must declare a description and a layout")
+    cls.name = name
 
 
-def register_reader(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
-    """Class decorator: make a reader available to `get_reader(name)` and the CLI."""
+#: Every database reader: the modules of this package, and plug-ins of the entry-point group
+#: `fasrobust.readers`. Each declares its smoke settings: a stand-in tree with the database's real file
+#: names, {"files": {relative path: text}, "recordings": how many the reader finds in it}.
+READERS: Registry[type[DatabaseReader]] = Registry("database", package="fasrobust.data.readers",
+                                                   group="fasrobust.readers", check=_named)
+
+
+def register_reader(name: str, *, aliases: tuple[str, ...] = (), smoke: dict[str, Any] | None = None
+                    ) -> Callable[[type], type]:
+    """Class decorator: make a reader available to `get_reader(name)` (or any of its `aliases`) and the CLI;
+    its description is the class's `description`."""
 
     def decorate(cls: type[DatabaseReader]) -> type[DatabaseReader]:
-        if name in _READERS:
-            raise ValueError(f"reader {name!r} registered twice")
-        cls.name = name
-        _READERS[name] = cls
-        for alias in aliases:
-            _ALIASES[alias] = name
-        return cls
+        return READERS.register(name, description=cls.description, smoke=smoke, aliases=tuple(aliases))(cls)
 
     return decorate
 
 
 def available_readers() -> list[str]:
-    return sorted(_READERS)
+    return READERS.names()
 
 
 def reader_class(name: str) -> type[DatabaseReader]:
     key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in _READERS:
-        raise ConfigError(f"unknown database {name!r} (known: {', '.join(available_readers())})")
-    return _READERS[key]
+    for entry in READERS.entries():
+        if key in entry.meta["aliases"]:
+            return entry.target
+    return READERS.get(key)
 
 
 def get_reader(name: str, **options: Any) -> DatabaseReader:

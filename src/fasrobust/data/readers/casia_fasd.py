@@ -75,7 +75,8 @@ class CasiaOptions(Settings):
     face_locations: Path | None = None  # folder mirroring the database with .face files
 
 
-@register_reader("casia-fasd", aliases=("casia", "casia_fasd", "casiafasd"))
+@register_reader("casia-fasd", aliases=("casia", "casia_fasd", "casiafasd"), smoke={"files": {
+    "train_release/1/1.avi": "", "train_release/1/HR_4.avi": "", "test_release/2/3.avi": ""}, "recordings": 3})
 class CasiaFasdReader(DatabaseReader):
     description = "CASIA-FASD: 50 subjects, warped photo, cut photo and video replay attacks"
     layout = "train_release/{1..20}/ and test_release/{1..30}/ folders with 1..8.avi and HR_1..HR_4.avi"

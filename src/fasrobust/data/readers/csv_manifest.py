@@ -34,7 +34,9 @@ class CsvOptions(Settings):
     manifest: str = "manifest.csv"  # file name looked for when the root is a folder
 
 
-@register_reader("csv", aliases=("manifest",))
+@register_reader("csv", aliases=("manifest",), smoke={"files": {
+    "manifest.csv": "path,label,split\nlive/a.png,live,train\nspoof/b.png,spoof,train\n", "live/a.png": "",
+    "spoof/b.png": ""}, "recordings": 2})
 class CsvReader(DatabaseReader):
     description = "A CSV manifest: path,label,split[,subject,attack_type] (paths relative to the CSV)"
     layout = "a CSV file with columns path,label,split[,subject,attack_type]"

@@ -74,7 +74,8 @@ class FolderOptions(Settings):
         return self
 
 
-@register_reader("folder", aliases=("folders",))
+@register_reader("folder", aliases=("folders",), smoke={"files": {"live/a.png": "", "spoof/b.png": "", "spoof/c.mov": ""},
+    "recordings": 3})
 class FolderReader(DatabaseReader):
     description = "Any tree of live/ and spoof/ folders (optionally under train/dev/test), videos or images"
     layout = "live/ and spoof/ folders (or real/attack/fake ...), optionally under train/, dev/, test/"

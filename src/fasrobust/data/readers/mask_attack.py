@@ -30,7 +30,8 @@ def client_split(client: int) -> Split:
     return Split.DEV if client <= 12 else Split.TEST
 
 
-@register_reader("3dmad", aliases=("maskattack", "mask-attack", "3d-mad"))
+@register_reader("3dmad", aliases=("maskattack", "mask-attack", "3d-mad"), smoke={"files": {"Data/01_01_01.hdf5": "", "Data/08_03_05.hdf5": ""},
+    "recordings": 2})
 class MaskAttackReader(DatabaseReader):
     description = "3DMAD: 17 clients, Kinect colour + depth, 3D mask attacks, annotated eyes"
     layout = "files named {client:02d}_{session:02d}_{shot:02d}.hdf5 (e.g. Data/01_01_01.hdf5)"

@@ -82,7 +82,11 @@ class ReplayOptions(Settings):
     face_locations: Path | None = None  # folder mirroring the database with .face files
 
 
-@register_reader("replay-attack", aliases=("replay", "replayattack", "replay_attack"))
+@register_reader("replay-attack", aliases=("replay", "replayattack", "replay_attack"), smoke={"files": {
+    "train/real/client001_session01_webcam_authenticate_controlled_1.mov": "",
+    "train/attack/fixed/attack_print_client001_session01_highdef_photo_adverse.mov": "",
+    "devel/real/client003_session01_webcam_authenticate_adverse_1.mov": "",
+    "test/attack/hand/attack_mobile_client009_session01_mobile_video_controlled.mov": ""}, "recordings": 4})
 class ReplayAttackReader(DatabaseReader):
     description = "Idiap Replay-Attack: 50 clients, print/mobile/highdef attacks, fixed or hand support"
     layout = "train/, devel/ and test/ folders with real/ and attack/{fixed,hand}/ .mov files"

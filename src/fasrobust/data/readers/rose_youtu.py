@@ -64,7 +64,8 @@ class RoseOptions(Settings):
     splits: Path | None = None  # YAML file with train/dev/test subject lists (default: the packaged one)
 
 
-@register_reader("rose-youtu", aliases=("rose", "rose_youtu", "roseyoutu"))
+@register_reader("rose-youtu", aliases=("rose", "rose_youtu", "roseyoutu"), smoke={"files": {"2/G_NT_HW_g_E_2_1.mp4": "", "2/Ps_T_HW_wg_E_2_2.mp4": "",
+    "13/Vl_NT_HW_wg_E_13_1.mp4": ""}, "recordings": 3})
 class RoseYoutuReader(DatabaseReader):
     description = "ROSE-Youtu: 20 public subjects, 5 phones, print, replay and paper-mask attacks"
     layout = "<subject>/ folders of videos named <L>_<S>_<D>_<x>_E_<subject>_<N>.mp4"

@@ -30,7 +30,7 @@ from enum import IntEnum
 import numpy as np
 import torch
 
-from ..errors import AttackError
+from ...errors import AttackError
 from . import rng
 from .de_config import DEConfig, Strategy
 
