@@ -36,7 +36,7 @@ def _centre_inside(box: Box, region) -> bool:
 
 
 def test_registry_names_every_detector_and_resolves_auto():
-    assert registered_detectors() == ["annotations", "cascade", "mtcnn"]
+    assert {"annotations", "cascade", "mtcnn"} <= set(registered_detectors())
     expected = "mtcnn" if mtcnn_available() else "cascade"
     assert resolve_detector_name("auto") == expected
     with pytest.raises(ConfigError, match="unknown detector 'haar'"):

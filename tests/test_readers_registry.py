@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from fasrobust.data.readers import DatabaseReader, available_readers, get_reader
+from fasrobust.data.readers import READERS, DatabaseReader, available_readers, get_reader
 from fasrobust.errors import ConfigError, DataError
 
 
-def test_the_six_readers_are_registered():
-    assert available_readers() == ["3dmad", "casia-fasd", "csv", "folder", "replay-attack", "rose-youtu"]
+def test_the_papers_four_databases_and_the_two_generic_readers_are_registered():
+    assert {"3dmad", "casia-fasd", "csv", "folder", "replay-attack", "rose-youtu"} <= set(available_readers())
+
+
+@pytest.mark.parametrize("name", available_readers())
+def test_each_reader_finds_its_declared_stand_in_tree(tmp_path, name):
+    """A reader declares a tiny tree with its database's real file names (its smoke settings): scanning it
+    finds every recording, live and spoof, and leaves nothing unplaced."""
+    smoke = READERS.entry(name).smoke
+    for relative, text in smoke["files"].items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    scan = get_reader(name).scan(tmp_path)
+    assert len(scan.recordings) == smoke["recordings"] and scan.unplaced == []
+    assert {r.label.value for r in scan.recordings} == {"live", "spoof"}
 
 
 def test_unknown_name_lists_the_known_ones():
