@@ -56,11 +56,15 @@ class TwoClass(nn.Module):
         return torch.stack([torch.zeros_like(logit), logit], dim=1)
 
 
+#: Where the models run: "cpu" here; benchmarks/gpu.py sets "cuda" for the same cases on a GPU.
+DEVICE = "cpu"
+
+
 def attackable(name: str, size: int, images: np.ndarray, scale: float) -> tuple[nn.Module, TorchTarget]:
     torch.manual_seed(0)
     kwargs = {"input_size": size} if name == "tiny-cnn" else {"input_size": size, "freeze": "none"}
-    model = create_model(name, **kwargs).eval()
-    target = TorchTarget(model, input_size=size, device="cpu")
+    model = create_model(name, **kwargs).to(DEVICE).eval()
+    target = TorchTarget(model, input_size=size, device=DEVICE)
     last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     with torch.no_grad():
         last.weight *= scale
@@ -123,7 +127,7 @@ def run_art(model, target, images, pixels, population, iterations):
     size = images.shape[1]
     wrapped = TwoClass(model, target, input_max=255.0).eval()
     classifier = PyTorchClassifier(wrapped, loss=nn.CrossEntropyLoss(), input_shape=(3, size, size), nb_classes=2,
-                                   clip_values=(0.0, 255.0), device_type="cpu")
+                                   clip_values=(0.0, 255.0), device_type="gpu" if DEVICE.startswith("cuda") else "cpu")
     attack = ArtPixelAttack(classifier, th=pixels, es=1, max_iter=iterations)
     x = images.transpose(0, 3, 1, 2).astype(np.float32)
     with art_population(population):

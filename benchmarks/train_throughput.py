@@ -58,9 +58,11 @@ def ours(faceset: FaceSet, setting: str, steps: int, device: str) -> tuple[float
         total = time.perf_counter() - start
         entries = [json.loads(line) for line in (Path(tmp) / "run" / "train_log.jsonl").read_text().splitlines()]
     rates = [e["img_per_s"] for e in entries if e["kind"] == "train"][1:]
-    # Each interval covers SYNC_EVERY steps: the mean of rates weighted alike is images / time.
-    loop_rate = len(rates) / sum(1 / r for r in rates)
-    return loop_rate, steps * BATCH / total
+    # Each interval covers SYNC_EVERY steps: the mean of rates weighted alike is images / time. A run too short
+    # for a second interval (a smoke run) has only its end-to-end rate.
+    end_to_end = steps * BATCH / total
+    loop_rate = len(rates) / sum(1 / r for r in rates) if rates else end_to_end
+    return loop_rate, end_to_end
 
 
 def bare(faceset: FaceSet, steps: int, warmup: int, device: str) -> float:

@@ -9,4 +9,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     || echo "fasrobust: could not install chromium; the browser test will say so" >&2
 fi
 .venv/bin/ruff check src tests benchmarks
-exec .venv/bin/python -m pytest "$@"
+# One worker per core; a test file stays on one worker (--dist loadfile), so the shared demo run that
+# test_demo.py reads is made once. FASROBUST_TEST_WORKERS=0 runs everything in this process.
+exec .venv/bin/python -m pytest -n "${FASROBUST_TEST_WORKERS:-auto}" --dist loadfile "$@"

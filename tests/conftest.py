@@ -14,7 +14,8 @@ import torch
 
 os.environ.setdefault("FASROBUST_QUIET", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Each pytest-xdist worker takes its share of the cores (two workers on two cores: one thread each).
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
 
 
 def _is_loopback(address) -> bool:
@@ -81,3 +82,46 @@ def make_video(rng):
         return write_video(Path(path), frames)
 
     return _make
+
+
+def pytest_collection_modifyitems(items):
+    """test_demo.py first: with `--dist loadfile` one worker starts the shared demo run (the suite's longest
+    piece of work) at once while the others take the rest."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_demo.py")
+
+
+# ----- one demo run, shared -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """`fasrobust demo` once for the whole session, into its own folder and sample cache: the SYNTHETIC sample
+    database prepared and FASNet trained exactly as the demo does (the one trained FASNet of the suite), then
+    both attacks at 1 and 9 pixels on 6 spoofs with small budgets (the demo's own 12 spoofs at 221 queries
+    would only add minutes of the same work), and the report as the command line builds it. Tests read it
+    and never write into it. Every test that uses it lives in test_demo.py: with `--dist loadfile` they share
+    one xdist worker, so it is made once."""
+    from fasrobust.experiments.demo import demo_spec, run_demo
+    from fasrobust.experiments.executors import create_executor
+    from fasrobust.report import build_report
+
+    base = demo_spec()
+    spec = demo_spec(
+        training={**base.training, "eval_every": 0, "checkpoint_every": 0},
+        grid={**base.grid.model_dump(), "attacks": [
+            {"name": "pixel", "pixels": [1, 9], "population": [10], "iterations": [3, 6]},
+            {"name": "sparse-rs", "pixels": [1, 9], "queries": [71]}]},
+        images={**base.images.model_dump(), "limit": 6, "shard_size": 3},
+        outputs={**base.outputs.model_dump(), "trajectory_images": 6})
+    root = tmp_path_factory.mktemp("demo-session")
+    previous = os.environ.get("FASROBUST_CACHE")
+    os.environ["FASROBUST_CACHE"] = str(root / "cache")
+    try:
+        with create_executor(workers=0) as executor:
+            summary = run_demo(root / "demo", spec=spec, executor=executor)
+    finally:
+        if previous is None:
+            os.environ.pop("FASROBUST_CACHE", None)
+        else:
+            os.environ["FASROBUST_CACHE"] = previous
+    assert not summary.failed and not summary.blocked, (summary.failed, summary.blocked)
+    build_report(root / "demo")
+    return root / "demo"

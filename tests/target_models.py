@@ -66,7 +66,7 @@ def reference(net: Net, head: str = "sigmoid", live: int = 0):
 
 def onnx_graph(net: Net, path: Path, *, layout: str = "nchw", uint8: bool = False, bgr: bool = False,
                head: str | None = None, batch: int | None = None, two_outputs: bool = False,
-               square: bool = True) -> Path:
+               square: bool = True, size: int = SIZE) -> Path:
     """The net as an ONNX graph made with onnx.helper, in a chosen input contract. `head`: None (raw
     logits out), 'sigmoid' or 'softmax' (a final op of that name). A uint8 graph scales inside itself."""
     import onnx
@@ -101,8 +101,8 @@ def onnx_graph(net: Net, path: Path, *, layout: str = "nchw", uint8: bool = Fals
         nodes.append(helper.make_node("Softmax", ["logits"], ["prob"], axis=1))
         out_name = "prob"
     n = batch or "N"
-    side = SIZE if square else SIZE + 1
-    shape = [n, SIZE, side, 3] if layout == "nhwc" else [n, 3, SIZE, side]
+    side = size if square else size + 1
+    shape = [n, size, side, 3] if layout == "nhwc" else [n, 3, size, side]
     classes = net.fc.out_features
     outputs = [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [n, classes])]
     if two_outputs:

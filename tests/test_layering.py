@@ -14,7 +14,7 @@ import fasrobust
 PACKAGE = Path(fasrobust.__file__).parent
 #: Rank of each stage; a module may import stages of lower rank and its own.
 RANK = {"models": 0, "targets": 1, "attacks": 2, "defences": 2, "training": 3, "experiments": 4, "report": 5,
-        "cli": 6}
+        "cli": 6, "api": 6}
 #: Leaf modules and packages every stage may import (they import no stage themselves).
 LEAVES = {"errors", "labels", "settings", "paper", "paths", "registry", "provenance", "progress", "parallel", "choices",
           "metrics", "stats", "__init__"}

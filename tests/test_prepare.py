@@ -256,17 +256,6 @@ def test_cli_prints_the_summary_and_one_line_errors(tree, tmp_path):
     assert failed.stderr.strip().count("\n") == 0 and "fasrobust: error:" in failed.stderr
 
 
-@pytest.mark.slow
-def test_prepare_the_sample_database_end_to_end(tmp_path):
-    faces = prepare(PrepareSettings.build({"database": "sample", "root": tmp_path / "sample", "out": tmp_path / "fs",
-                                           "frames_per_video": 2, "detector": "annotations"}))
-    assert faces.info["synthetic"] is True and "SYNTHETIC" in faces.info["note"]
-    assert faces.images.dtype == np.uint8 and faces.images.shape[1:] == (32, 32, 3)
-    for split, per_class in faces.counts().items():
-        assert per_class["live"] == per_class["spoof"] > 0, split
-    assert faces.info["no_face"]["frames_sampled"] == 2 * faces.info["recordings"]["scanned"]
-
-
 def test_yaml_settings_with_overrides_and_caps_syntax(tmp_path):
     from fasrobust.cli.prepare_cmd import parse_caps
 

@@ -1,6 +1,6 @@
 """The embedded SYNTHETIC sample database: Replay-Attack layout the real reader accepts, real H.264
-videos with true face boxes, deterministic in the seed, cached, labelled synthetic everywhere, and
-worth attacking (a briefly trained FASNet scores high but not perfectly: slow test)."""
+videos with true face boxes, deterministic in the seed, cached, labelled synthetic everywhere. That it is
+worth attacking (the demo's FASNet scores high but not perfectly) is test_demo's, on the shared demo run."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from fasrobust.data.sample.writer import read_video, write_video
 from fasrobust.errors import ConfigError, DataError
 
 SUBJECTS, FRAMES = 3, 3  # one subject per split: the smallest database with every split and attack
-ACCURACY_BAND = (0.85, 0.99)  # high, not perfect: test accuracy of the demo's briefly trained FASNet
-RECALL_FLOOR = 0.7  # share of test spoofs it catches before any attack
 REAL = re.compile(
     r"^(train|devel|test)/real/client(\d{3})_session01_webcam_authenticate_(adverse|controlled)_[12]\.mov$"
 )
@@ -176,33 +174,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = max(0, x1 - x0) * max(0, y1 - y0)
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_worth_attacking_a_briefly_trained_fasnet_scores_high_but_not_perfectly(tmp_path):
-    """Calibration of the default database's difficulty, through the real pipeline and the demo's own
-    settings: prepare it as the demo does (4 frames per clip, 32x32, shipped face boxes), train FASNet
-    from scratch as the demo does (Adam 1e-4, 100 steps, batch 32, no augmentation), and score the test
-    split. Measured on 2 CPU cores (100 steps, 4-frame clips): accuracy 0.885, 0.940 and 0.935, spoof
-    recall 0.90, 0.88 and 0.87 (seeds 0, 1 and 2). Too easy (all right) or too hard (near
-    chance) would make the demo's attacks say nothing; the band says what the demo promises."""
-    from fasrobust.data.prepare import PrepareSettings, prepare
-    from fasrobust.experiments.demo import demo_spec
-    from fasrobust.experiments.spec import train_settings
-    from fasrobust.training.evaluate import evaluate
-    from fasrobust.training.trainer import train
-
-    spec = demo_spec()
-    prepared = {**spec.databases[0].prepare, "out": tmp_path / "faces"}
-    assert prepared["database"] == "sample" and "root" not in prepared  # the default cache, as the demo uses
-    faces = prepare(PrepareSettings.build(prepared))
-    assert faces.counts()["train"] == {"live": 240, "spoof": 240}  # 15 subjects a split
-    settings = train_settings(spec, augment="none", steps=spec.grid.steps[0], seed=0, eval_every=0,
-                              checkpoint_every=0)
-    metrics = evaluate(train(settings, faces, tmp_path / "run"), faces)["metrics"]["frame"]
-    accuracy, recall = metrics["accuracy"]["value"], metrics["recall"]["value"]
-    assert ACCURACY_BAND[0] <= accuracy <= ACCURACY_BAND[1], metrics
-    assert recall >= RECALL_FLOOR, metrics  # most spoofs are caught before any attack: something to attack
 
 
 def _generate_in_daemon(root: str, queue) -> None:

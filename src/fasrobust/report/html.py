@@ -70,26 +70,40 @@ def _synthetic_banner(data: Results) -> str:
 
 
 def _headline(rows: Sequence[HeadlineRow], figures: Sequence[Figure], out: Path) -> str:
-    """The answer: one row per model, defence and attack, then the success-against-queries figure."""
+    """The answer: one row per model, defence and attack, then the success-against-queries figure. A column
+    with one value in every row (one database, one model, no defence) is said once, in the caption."""
     if not rows:
         return ('<section id="headline"><h2>The answer</h2><p>No spoof image has been attacked yet: run the '
                 "attacks, then build this report again.</p></section>")
-    head = ["Database", "Model", "Defence", "Attack", "Pixels", "Spoofs caught before the attack",
-            "Called live after it (95 % interval)", "Median queries", "Median pixels changed", "Budget (queries)"]
+    columns = {"Database": [r.database for r in rows], "Model": [r.model for r in rows],
+               "Defence": [r.defence for r in rows], "Attack": _attack_labels(rows)}
+    varying = {k: v for k, v in columns.items() if k == "Attack" or len(set(v)) > 1}
+    fixed = [f"{k.lower()} {v[0]}" for k, v in columns.items() if k not in varying]
+    head = [*varying, "Pixels", "Spoofs caught before the attack", "Called live after it (95 % interval)",
+            "Median queries", "Median pixels changed", "Budget (queries)"]
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in (
-            r.database, r.model, r.defence, r.setting, r.pixels, f"{r.attacked} of {r.spoofs}",
-            _share(r), _number(r.median_queries), _number(r.median_pixels), f"{r.query_budget:,}")) + "</tr>"
-        for r in rows)
+            *(values[i] for values in varying.values()), r.pixels, f"{r.attacked} of {r.spoofs}", _share(r),
+            _number(r.median_queries), _number(r.median_pixels), f"{r.query_budget:,}")) + "</tr>"
+        for i, r in enumerate(rows))
     criteria = "; ".join(sorted({r.criterion for r in rows}))
     table = (f'<div class="scroll"><table class="headline"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
              f"</tr></thead><tbody>{body}</tbody></table></div>")
-    caption = ("Of the spoof images each model caught (called spoof before the attack), the share the attack made "
+    caption = ((f"In every row: {', '.join(fixed)}. " if fixed else "")
+               + "Of the spoof images each model caught (called spoof before the attack), the share the attack made "
                f"it call live, at the budget the attack ran with ({criteria}); successes re-verified from the saved "
                "PNG through the same pipeline. Median queries and pixels changed are over those successes. Wilson "
                "95 % intervals.")
     return (f'<section id="headline"><h2>The answer</h2><p class="caption">{esc(caption)}</p>{table}'
             f"{_figures(figures, out, section=False)}</section>")
+
+
+def _attack_labels(rows: Sequence[HeadlineRow]) -> list[str]:
+    """Each row's attack by name, with its other settings only where one attack ran with several."""
+    settings = {}
+    for r in rows:
+        settings.setdefault(r.attack, set()).add(r.setting)
+    return [r.setting if len(settings[r.attack]) > 1 else r.attack for r in rows]
 
 
 def _share(row: HeadlineRow) -> str:
