@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # the other benchmarks' cases
 
 from fasrobust.attacks import ATTACKS, create_attack  # noqa: E402
+from fasrobust.attacks.base import SCORE  # noqa: E402
 from fasrobust.models import create_model  # noqa: E402
 from fasrobust.models.preprocessing import PRESETS, PreprocessingPreset  # noqa: E402
 from fasrobust.targets.torch_target import TorchTarget  # noqa: E402
@@ -131,7 +132,8 @@ def attack_overhead(device: str, images: int, scale: float) -> dict[str, Any]:
     model = fasnet(device, never_fooled=True)
     batch = np.random.default_rng(0).integers(0, 256, (images, SIZE, SIZE, 3), dtype=np.uint8)
     out = {}
-    for entry in ATTACKS.entries():
+    # The score-based attacks: the decision-based ones have their own benchmark (decision_attacks.py).
+    for entry in [e for e in ATTACKS.entries() if e.target.reads == SCORE]:
         settings = {**entry.smoke}
         budget = entry.target.Settings.budget_field
         settings[budget] = max(1, round(int(settings[budget]) * scale))  # the declared smoke budget, scaled

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fasrobust.attacks.starts import StartPool
 from fasrobust.targets.base import Target
 
 SIZE = 12
@@ -89,3 +90,12 @@ class LiarTarget(Target):
 def grey_images(n: int, seed: int = 0, size: int = SIZE) -> np.ndarray:
     noise = np.random.default_rng(seed).integers(-8, 9, (n, size, size, 3))
     return (128 + noise).astype(np.uint8)
+
+
+def magenta_starts(n: int = 25, size: int = SIZE) -> StartPool:
+    """Start images for the decision-based attacks that every magenta target calls live: grey noise with
+    the top-left 3 x 3 corner and a few other pixels magenta."""
+    images = grey_images(n, seed=99, size=size)
+    images[:, :3, :3] = (255, 0, 255)
+    images[:, size - 2, 1::3] = (255, 0, 255)
+    return StartPool.of(images, ids=[1000 + i for i in range(n)])

@@ -74,8 +74,8 @@ def test_pool_holds_few_pixel_adversarials_of_the_training_spoofs(tmp_path):
 
 @pytest.mark.parametrize("schedule, message", [
     ({"attack": "nosuch"}, r"adversarial\.attack: .*unknown attack 'nosuch'"),
-    ({"attack": {"name": "sparse-rs", "settings": {"pixels": 0}}}, r"adversarial\.attack: .*pixels: .*greater than"),
-    ({"attack": "pixel", "settings": {"pixels": 0}}, r"adversarial\.attack: .*'pixel': pixels: .*greater than"),
+    ({"attack": {"name": "sparse-rs", "settings": {"pixels": 0}}}, r"adversarial\.attack: .*pixels: .*must lie in"),
+    ({"attack": "pixel", "settings": {"pixels": 0}}, r"adversarial\.attack: .*'pixel': pixels: .*must lie in"),
     ({"attack": {"name": "pixel", "settings": {"colour": "red"}}}, r"adversarial\.attack: .*colour: Extra inputs"),
     ({"every": 0}, r"adversarial\.every: .*greater than 0"),
     ({"mix": 1.5}, r"adversarial\.mix: .*less than or equal to 1"),

@@ -110,7 +110,7 @@ def test_settings_out_of_range_are_one_line_errors(bad):
 
 
 def test_a_bad_setting_names_the_attack_the_field_and_the_rule():
-    with pytest.raises(AttackError, match=r"^attack 'pixel': pixels: Input should be greater than or equal to 1$"):
+    with pytest.raises(AttackError, match=r"^attack .pixel.: pixels: Value error, pixels must lie in \[1, 1024\]"):
         PixelAttack(pixels=0)
 
 

@@ -88,7 +88,7 @@ def test_spec_saved_resolved_loads_back_equal(tmp_path):
     ({"databases": [{"name": "x", "prepare": {"database": "nosuchdb", "root": "/d"}}]},
      "databases.0.prepare.database: unknown database 'nosuchdb'"),
     ({"grid": {"attacks": [{"name": "pixel", "pixels": [0]}]}},
-     "grid.attacks.0: attack 'pixel': pixels: Input should be greater than or equal to 1"),
+     "grid.attacks.0: attack 'pixel': pixels: Value error, pixels must lie in [1, 1024]"),
     ({"grid": {"attacks": [{"name": "pixel", "pixels": [9, 9]}]}}, "value 9 is listed twice"),
     ({"grid": {"attacks": [{"name": "pixel", "population": [8]}]}}, "outputs.figures.0: 'pixels': Fig. 3 needs"),
     ({"grid": {"attacks": [{"name": "pixel", "pixels": [1, 2], "iterations": [5]}]}},

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # torch and the targets are imported where an attack runs, so
     import torch  # (their settings, for the CLI's options and the spec's checks) stays light
 
     from ..targets.base import Target
+    from .starts import StartPool
 
 #: Called with each image's result the moment it is final (progress bars, streaming writers).
 ResultCallback = Callable[[AttackResult], None]
@@ -44,6 +45,8 @@ ResultCallback = Callable[[AttackResult], None]
 CLEAN_QUERIES = 1
 #: Options of an attack object that change how it runs, never its results (not settings).
 RUN_OPTIONS = ("max_active", "verify")
+#: How an attack reads the target: from its scores, or from its decisions alone (which every target gives).
+SCORE, DECISION = "score", "decision"
 #: Memory for the candidate images of one target call when `max_active` is not given: 256 MiB on a CPU
 #: keeps them in a few big pages (the model's own chunking by max_batch decides cache behaviour); 2 GiB
 #: on a GPU.
@@ -61,6 +64,11 @@ class Found:
     trajectory: np.ndarray  # (m, 2): queries spent by the search (its first query is 1), best spoof confidence
     wall_time_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # The decision-based searches, which shrink the pixels changed from a live start image:
+    l0_trajectory: np.ndarray | None = None  # (m, 2): queries spent by the search, pixels changed
+    start_id: int | None = None  # the start image's id
+    goal_met: bool = True  # False: called live, but with more pixels than the attack's goal
+    note: str = ""
 
 
 FoundCallback = Callable[[Found], None]
@@ -72,6 +80,9 @@ class Attack(ABC):
 
     name: ClassVar[str] = ""
     Settings: ClassVar[type[AttackSettings]]
+    #: What the attack needs of each answer: SCORE (P(live)) or DECISION (live or spoof only; it starts
+    #: from an image the target calls live, `StartPool`).
+    reads: ClassVar[str] = SCORE
 
     def __init__(self, settings: AttackSettings | None = None, /, *, max_active: int | None = None,
                  verify: bool = True, **fields: Any):
@@ -113,16 +124,22 @@ class Attack(ABC):
         return f"{type(self).__name__}({args})"
 
     def run(self, target: Target, images: np.ndarray | torch.Tensor, *, seed: int = 0,
-            ids: Sequence[int] | np.ndarray | None = None,
-            on_result: ResultCallback | None = None) -> list[AttackResult]:
+            ids: Sequence[int] | np.ndarray | None = None, on_result: ResultCallback | None = None,
+            starts: StartPool | None = None, subjects: Sequence[Any] | None = None) -> list[AttackResult]:
         """Attack every image; results in input order. Image i's random stream is derived from
         (`seed`, `ids[i]`) only (default id: its position), so its result does not depend on the
         other images in the batch. Pass the images' stable ids (FaceSet ids) to keep that true
-        across shards."""
+        across shards. A decision-based attack starts from `starts` (live images; `subjects[i]`, the
+        subject of image i, keeps its own subject's images out)."""
         from .engines.rng import problem_keys
         from .eot import attacker_view, chosen_draws
 
         batch, seed, ids = _checked(target, images, seed, ids)
+        self._check_reads(target, starts)
+        if self.config.auto_pixels:
+            from .minimal_pixels import run_minimal_pixels
+
+            return run_minimal_pixels(self, target, batch, seed=seed, ids=ids, on_result=on_result)
         draws = chosen_draws(self.config.eot, randomized=target.randomized)
         view = attacker_view(target, draws)  # what the search queries; verification asks `target.deployed`
         criterion = Criterion.of(target)
@@ -148,14 +165,34 @@ class Attack(ABC):
             if on_result is not None:
                 on_result(results[i])
 
-        self._search(view, originals, keys=problem_keys(seed, ids[todo], device=target.device),
-                     p_before=p_before[todo], criterion=criterion, on_found=finish)
+        keys = problem_keys(seed, ids[todo], device=target.device)
+        if self.reads == DECISION:
+            starts.check_size(*batch.shape[1:3])
+            self._search(view, originals, keys=keys, p_before=p_before[todo], criterion=criterion, on_found=finish,
+                         starts=starts, subjects=None if subjects is None else [subjects[i] for i in todo])
+        else:
+            self._search(view, originals, keys=keys, p_before=p_before[todo], criterion=criterion, on_found=finish)
         missing = [i for i in todo if results[i] is None]
         if missing:
             raise AttackError(f"{self.name}: the search returned no result for images {missing[:5]} (a bug)")
         return results
 
     __call__ = run
+
+    @classmethod
+    def check_target(cls, target: Target) -> None:
+        """Refuse, in one line, a target whose answers this attack cannot read: a score-based attack on a
+        target that answers only live or spoof."""
+        if cls.reads == SCORE and target.answers_decisions:
+            deciders = ", ".join(e.name for e in ATTACKS.entries() if e.target.reads == DECISION)
+            raise AttackError(f"{cls.name} reads scores, and {target.name} answers only live or spoof; use a "
+                              f"decision-based attack: {deciders}")
+
+    def _check_reads(self, target: Target, starts: StartPool | None) -> None:
+        self.check_target(target)
+        if self.reads == DECISION and starts is None:
+            raise AttackError(f"{self.name} starts from an image the target calls live: give start images "
+                              "(a FaceSet with live crops, or starts=StartPool.of(images))")
 
     @abstractmethod
     def _search(self, target: Target, originals: torch.Tensor, *, keys: torch.Tensor, p_before: np.ndarray,
@@ -171,8 +208,9 @@ class Attack(ABC):
                             p_live_before=p_live, p_live_after=p_live,
                             perturbation=np.zeros((0, 5), dtype=np.int64),
                             trajectory=np.array([[CLEAN_QUERIES, 1.0 - p_live]]), wall_time_s=0.0, seed=seed,
-                            threshold=criterion.threshold, already_live=True, note="already called live",
-                            extra=_model_queries(target, CLEAN_QUERIES))
+                            threshold=_recorded_threshold(target, criterion), already_live=True,
+                            note="already called live", extra=_model_queries(target, CLEAN_QUERIES),
+                            answer=_answer(target))
 
     def _result(self, target: Target, index: int, found: Found, original: np.ndarray, p_before: float,
                 seed: int, criterion: Criterion) -> AttackResult:
@@ -185,19 +223,35 @@ class Attack(ABC):
         trajectory = compress_trajectory(np.concatenate([[CLEAN_QUERIES], steps[:, 0] + CLEAN_QUERIES]),
                                          np.minimum.accumulate(np.concatenate([[1.0 - p_before], steps[:, 1]])))
         perturbation = np.asarray(found.perturbation, dtype=np.int64).reshape(-1, 5)
-        success = bool(criterion.is_live(found.p_live))
-        verified, note, extra = None, "", {**found.extra, "verification_queries": 0}
-        if success and self.verify:
+        live = bool(criterion.is_live(found.p_live))
+        verified, note, extra = None, found.note, {**found.extra, "verification_queries": 0}
+        if live and self.verify:
             adversarial = apply_perturbation(original, perturbation)
             check = verify_adversarial(target.deployed, adversarial, found.p_live, criterion)
-            verified, note, success = check.verified, check.note, check.verified
+            verified, live = check.verified, check.verified
+            note = "; ".join(filter(None, [note, check.note]))
             extra.update(verification_queries=1, p_live_verified=check.p_live)
         extra.update(_model_queries(target, queries))
-        return AttackResult(index=index, success=success, queries=queries, query_budget=self.query_budget,
-                            p_live_before=p_before, p_live_after=float(found.p_live), perturbation=perturbation,
-                            trajectory=trajectory, wall_time_s=found.wall_time_s, seed=seed,
-                            threshold=criterion.threshold, verified=verified, note=note, extra=extra,
-                            pixels_changed=changed_pixels(original, perturbation))
+        l0 = np.zeros((0, 2)) if found.l0_trajectory is None else np.asarray(found.l0_trajectory, np.float64)
+        l0 = l0.reshape(-1, 2) + [CLEAN_QUERIES, 0]
+        return AttackResult(index=index, success=live and found.goal_met, queries=queries,
+                            query_budget=self.query_budget, p_live_before=p_before, p_live_after=float(found.p_live),
+                            perturbation=perturbation, trajectory=trajectory, wall_time_s=found.wall_time_s,
+                            seed=seed, threshold=_recorded_threshold(target, criterion), verified=verified,
+                            note=note, extra=extra, pixels_changed=changed_pixels(original, perturbation),
+                            answer=_answer(target), l0_trajectory=l0, start_id=found.start_id)
+
+
+def _answer(target: Target) -> str:
+    return DECISION if target.answers_decisions else SCORE
+
+
+def _recorded_threshold(target: Target, criterion: Criterion) -> float | None:
+    """The threshold a result was judged at: None when the model itself answers decisions (there is no
+    score to compare), the hidden score's threshold for a target that only hides it."""
+    deployed = target.deployed
+    hidden = getattr(deployed, "_label_only", False)
+    return None if target.answers_decisions and not hidden else criterion.threshold
 
 
 def _model_queries(target: Target, queries: int) -> dict[str, int]:

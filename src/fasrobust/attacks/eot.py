@@ -54,6 +54,10 @@ class AveragedTarget(Target):
     def deployed(self) -> Target:
         return self.inner.deployed
 
+    @property
+    def answers_decisions(self) -> bool:
+        return self.inner.answers_decisions
+
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
         p_live = self.inner(images.repeat(self.draws, 1, 1, 1)).double().view(self.draws, len(images))
         return p_live.mean(dim=0)

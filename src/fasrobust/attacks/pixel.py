@@ -29,7 +29,7 @@ from .base import Attack, Found, FoundCallback, register_attack
 from .criterion import Criterion
 from .engines.counter_layout import MAX_GENERATION
 from .engines.de_config import DEConfig, Strategy
-from .settings_model import AttackSettings, Whole
+from .settings_model import AttackSettings, pixel_count, Whole
 
 if TYPE_CHECKING:  # the engine is imported where the attack runs (see base.py)
     import torch
@@ -46,8 +46,10 @@ class PixelSettings(AttackSettings):
     budget_field = "iterations"
     smallest_budget = 0  # the start population alone
 
-    pixels: Annotated[Whole, Field(ge=1, le=MAX_PIXELS, strict=False, description="pixels changed per image "
-                                 "(the paper: 1-9)")] = 9
+    pixels: int | str = Field(9, description="pixels changed per image (the paper: 1-9), or auto: each image's "
+                              "smallest count, searched within the budget")
+
+    _pixels = field_validator("pixels", mode="before")(lambda value: pixel_count(value, MAX_PIXELS))
     population: Annotated[Whole, Field(ge=3, description="candidates per image, in total (not a multiplier)")] = \
         PAPER_POPULATION
     iterations: Annotated[Whole, Field(ge=1, le=MAX_GENERATION, description="DE generations before giving up "

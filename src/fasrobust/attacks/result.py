@@ -36,6 +36,7 @@ class AttackResult:
     answer: str = "score"  # what the target answered: "score" (P(live)) or "decision" (live or spoof only)
     pixels_changed: int = 0  # L0: pixels whose colour differs from the original in the final image
     l0_trajectory: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (m, 2): queries, pixels changed
+    start_id: int | None = None  # decision-based attacks: the id of the live image the search started from
 
 
 def changed_pixels(original: np.ndarray, perturbation: np.ndarray) -> int:

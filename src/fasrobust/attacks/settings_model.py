@@ -23,6 +23,23 @@ __all__ = ["AttackSettings", "Whole"]
 
 #: Most draws an attack may average per query (expectation over transformation).
 MAX_EOT_DRAWS = 64
+#: `pixels: auto`: search each image's smallest pixel count instead of attacking a fixed one.
+AUTO_PIXELS = "auto"
+#: Under `pixels: auto`, one attempt at one pixel count may spend at most this share of an image's budget.
+AUTO_ATTEMPT_SHARE = 8
+
+
+def pixel_count(value: Any, maximum: int) -> int | str:
+    """A `pixels` setting: a whole number in [1, maximum], or 'auto'."""
+    if isinstance(value, str) and value.strip().lower() == AUTO_PIXELS:
+        return AUTO_PIXELS
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ValueError(f"pixels must be a whole number or 'auto', got {value!r}")
+    if not 1 <= value <= maximum:
+        raise ValueError(f"pixels must lie in [1, {maximum}] (or be 'auto'), got {value}")
+    return int(value)
 
 
 class AttackSettings(BaseModel):
@@ -54,6 +71,22 @@ class AttackSettings(BaseModel):
 
     def with_budget(self, value: int) -> AttackSettings:
         return type(self).model_validate({**self.model_dump(), self.budget_field: value})
+
+    @property
+    def auto_pixels(self) -> bool:
+        """True for `pixels: auto`: each image's smallest pixel count is searched (`minimal_pixels.py`)."""
+        return getattr(self, self.size_field, None) == AUTO_PIXELS
+
+    def attempt(self, pixels: int, queries: int) -> AttackSettings:
+        """These settings at a fixed pixel count, with the largest budget whose queries stay within
+        `queries` (None when even the smallest budget costs more)."""
+        low, high = self.smallest_budget, int(getattr(self, self.budget_field))
+        if self.queries_at(low) > queries:
+            return None
+        while low < high:  # the largest budget value that fits
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if self.queries_at(middle) <= queries else (low, middle - 1)
+        return type(self).model_validate({**self.model_dump(), self.size_field: pixels, self.budget_field: low})
 
     def for_pipeline(self, *, randomized: bool) -> AttackSettings:
         """These settings with `eot` chosen for a pipeline that is (or is not) randomized, when unset."""

@@ -48,7 +48,7 @@ from .base import Attack, Found, FoundCallback, register_attack
 from .criterion import Criterion
 from .engines.counter_layout import MAX_GENERATION
 from .pixel import MAX_PIXELS
-from .settings_model import AttackSettings, Whole
+from .settings_model import AttackSettings, Whole, pixel_count
 
 if TYPE_CHECKING:  # torch and the random streams are imported where the attack runs (see base.py)
     import torch
@@ -76,7 +76,8 @@ class SparseRSSettings(AttackSettings):
     budget_field = "queries"
     smallest_budget = 2  # the clean query and the random start
 
-    pixels: Annotated[Whole, Field(ge=1, le=MAX_PIXELS, description="pixels changed per image (k)")] = 9
+    pixels: int | str = Field(9, description="pixels changed per image (k), or auto: each image's smallest k, "
+                              "searched within the budget")
     queries: Annotated[Whole, Field(ge=2, le=MAX_GENERATION, description="queries per image, the clean "
                                   "image's included")] = 10_000
     p_init: Annotated[float, Field(gt=0.0, le=1.0, description="initial fraction of the k pixels moved "
@@ -86,6 +87,8 @@ class SparseRSSettings(AttackSettings):
     schedule_queries: Annotated[Whole, Field(ge=0, le=MAX_GENERATION, description="the budget p's schedule is "
                                            "laid out for (0: the budget itself, the authors' rescaling; "
                                            "breaks the prefix property)")] = REFERENCE_QUERIES
+
+    _pixels = field_validator("pixels", mode="before")(lambda value: pixel_count(value, MAX_PIXELS))
 
     @field_validator("colours", mode="before")
     @classmethod

@@ -48,6 +48,9 @@ class AttackSpec(BaseModel):
     def settings_model(self) -> AttackSettings:
         return attack_settings(self.name, self.settings)
 
+    def attack_class(self) -> type[Attack]:
+        return attack_class(self.name)
+
     def attack(self, **options: Any) -> Attack:
         """The attack object, with run options (`max_active`, `verify`) that change speed, not results."""
         return attack_class(self.name)(self.settings_model(), **options)

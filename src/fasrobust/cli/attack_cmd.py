@@ -131,7 +131,11 @@ def _print(summary, out: Path) -> None:
     median = s["median_queries"]
     typer.echo("median queries to success: " + ("n/a (no success that needed queries)" if median != median
                                                else f"{median:,.0f}"))
-    typer.echo(f"threshold: called live iff P(live) >= {summary.threshold:g}")
+    pixels = s.get("median_pixels", float("nan"))
+    if pixels == pixels:
+        typer.echo(f"median pixels changed (successes): {pixels:,.0f}")
+    typer.echo("threshold: none, the target answers only live or spoof" if summary.threshold != summary.threshold
+               else f"threshold: called live iff P(live) >= {summary.threshold:g}")
     typer.echo(f"results: {Path(out) / 'results.sqlite'} ({summary.jobs_run} shard(s) run, "
                f"{summary.jobs_resumed} already done)")
 

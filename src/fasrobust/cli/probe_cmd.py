@@ -93,11 +93,12 @@ def probe(**values: Any) -> None:
 
     opened = open_target(values.pop("target"), values)
     with opened.target as target:
-        info = target.describe()
+        info = target.description()
         typer.echo(f"target: {opened.source}")
         typer.echo(f"target id: {opened.target_id}")
         for key in ("adapter", "inputs", "outputs", "layout", "channels", "range", "input_size", "resize",
-                    "output_kind", "output_name", "live_index", "live_direction", "threshold"):
+                    "answers", "output_kind", "output_name", "live_index", "decision", "live_direction",
+                    "threshold"):
             if info.get(key) is not None:
                 value = info[key]
                 typer.echo(f"  {key}: {json.dumps(value) if isinstance(value, list | dict) else value}")

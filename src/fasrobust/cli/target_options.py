@@ -57,7 +57,8 @@ TARGET_PARAMETERS: list[inspect.Parameter] = [
     _option("resize", bool, False, "--resize", "Resize crops to --input-size inside the target (bilinear); "
             "the attack then changes pixels before the resize."),
     _option("output", str | None, None, "--output", "How to read the output: logit, probability, softmax "
-            "(class probabilities) or logits (class logits). Default: from the model where it says."),
+            "(class probabilities), logits (class logits) or decision (only live or spoof: a label or "
+            "boolean from a service, a class index from a model). Default: from the model where it says."),
     _option("live_index", int | None, None, "--live-index", "Class index of 'live' for softmax / logits "
             "outputs.", min=0),
     _option("output_name", str | None, None, "--output-name", "Which output to read when the model has "
@@ -66,6 +67,12 @@ TARGET_PARAMETERS: list[inspect.Parameter] = [
             "P(live) = 1 - score."),
     _option("threshold", float, 0.5, "--threshold", "A face is called live iff P(live) >= this (on P(live), "
             "after --spoof-score).", min=0.0, max=1.0),
+    _option("live_value", str | None, None, "--live-value", "With --output decision: the answer's label(s) "
+            "that mean live, e.g. 'realface' (comma-separated for several)."),
+    _option("spoof_value", str | None, None, "--spoof-value", "With --output decision: the label(s) that mean "
+            "spoof, e.g. 'spoofface,uncertain'; any other label stops the run."),
+    _option("label_only", bool, False, "--label-only", "Let the attack see only the decision (P(live) >= "
+            "--threshold), as a service that hides its score would; only decision-based attacks run."),
     _option("device", str, "auto", "--device", "torch device for a run directory (auto, cpu, cuda ...); "
             "for ONNX, cpu or cuda picks the execution provider."),
     _option("request", str | None, None, "--request", "HTTP request format: json (base64 image at "
@@ -142,4 +149,4 @@ def open_target(run_dir: Path | str | None, values: dict[str, Any]) -> OpenedTar
     name = target_id(source, contract)
     target = load_target(source, contract, **options)
     return OpenedTarget(target=target, target_id=name, source=source,
-                        contract=contract.model_dump(mode="json"), description=target.describe())
+                        contract=contract.model_dump(mode="json"), description=target.description())

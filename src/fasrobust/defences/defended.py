@@ -61,6 +61,10 @@ class DefendedTarget(Target):
     def randomized(self) -> bool:  # type: ignore[override]
         return self.defence.randomized or self.inner.randomized
 
+    @property
+    def answers_decisions(self) -> bool:
+        return self._label_only or self.inner.answers_decisions
+
     def reset_queries(self) -> None:
         super().reset_queries()
         self.inner.reset_queries()

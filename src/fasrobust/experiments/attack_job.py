@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..attacks.base import Attack
+from ..attacks.base import DECISION, Attack
 from ..attacks.result import AttackResult, apply_perturbation
 from ..attacks.spec import AttackSpec
+from ..attacks.starts import StartPool
 from ..attacks.verify import decode_png, write_png
 from ..attacks.visual import side_by_side
 from ..data.faceset import FaceSet
@@ -127,17 +128,25 @@ def png_folder(target: Target, attack: Attack, seed: int, defences: Sequence[Map
 
 def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int], attack: Attack,
                      run_dir: str | Path, *, seed: int, defences: Sequence[Mapping[str, Any]] | None = None,
-                     on_result: Callable[[AttackResult], None] | None = None) -> list[AttackRow]:
+                     on_result: Callable[[AttackResult], None] | None = None,
+                     starts: StartPool | None = None) -> list[AttackRow]:
     """Attack the images with these FaceSet ids; write each reported success's adversarial PNG and a
     side-by-side PNG under run_dir; return one AttackRow per image (in `image_ids` order).
 
     The attack itself re-verifies every success through an in-memory PNG round trip and a query; here
     the file written to disk is read back and compared pixel for pixel with the image that was checked,
-    so the PNG a user opens is exactly the verified one."""
+    so the PNG a user opens is exactly the verified one.
+
+    A decision-based attack starts from `starts`, by default the FaceSet's live crops of the attacked split
+    (each spoof's own subject left out; `attacks/starts.py` gives the rule)."""
     run_dir = Path(run_dir)
     positions = _positions(faceset, image_ids)
     images = np.ascontiguousarray(faceset.images[positions])
-    results = attack.run(target, images, seed=seed, ids=np.asarray(image_ids, dtype=np.int64), on_result=on_result)
+    meta = faceset.meta.iloc[positions]
+    if attack.reads == DECISION and starts is None:
+        starts = StartPool.from_faceset(faceset, split=str(meta["split"].iloc[0]))
+    results = attack.run(target, images, seed=seed, ids=np.asarray(image_ids, dtype=np.int64), on_result=on_result,
+                         starts=starts, subjects=meta["subject"].astype(str).tolist())
     folder = png_folder(target, attack, seed, defences)
     spec = AttackSpec.from_settings(attack.name, attack.config)
     rows = []
@@ -148,7 +157,8 @@ def run_attack_shard(target: Target, faceset: FaceSet, image_ids: Sequence[int],
             png = f"{folder}/{int(meta['id'])}.png"
             result = _write_and_check(run_dir, png, images[result.index], result)
         rows.append(AttackRow(image_id=int(meta["id"]), source=str(meta["source"]), split=str(meta["split"]),
-                              attack_type=str(meta["attack_type"]), attack=spec, result=result, png=png))
+                              attack_type=str(meta["attack_type"]), attack=spec, result=result, png=png,
+                              start_image_id=result.start_id))
     return rows
 
 

@@ -57,7 +57,8 @@ def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None, 
     n = len(spoof)
     if n == 0:
         return {"spoofs": 0, "recall": np.nan, "recall_after": np.nan, "recall_drop": np.nan, "successes": 0,
-                "attacked": 0, "success_verified": np.nan, "median_queries": np.nan, "queries": 0,
+                "attacked": 0, "success_verified": np.nan, "median_queries": np.nan, "median_pixels": np.nan,
+                "queries": 0,
                 "not_verified": 0, "recall_ci": (np.nan, np.nan), "recall_after_ci": (np.nan, np.nan),
                 "success_ci": (np.nan, np.nan), "recall_drop_ci": (np.nan, np.nan), "videos": 0}
     caught = caught_before(spoof)
@@ -81,6 +82,8 @@ def attack_stats(rows: pd.DataFrame, queries: float | np.ndarray | None = None, 
         "success_verified": 100 * float((wins & verified).sum()) / attacked.sum() if attacked.any() else np.nan,
         "success_ci": _percent(wilson_interval(int((wins & verified).sum()), int(attacked.sum()))),
         "median_queries": float(np.median(used[wins])) if wins.any() else np.nan,
+        "median_pixels": float(np.median(spoof["pixels_changed"].to_numpy(dtype=float)[wins]))
+        if wins.any() and "pixels_changed" in spoof else np.nan,
         "queries": int(used.sum()),
         "not_verified": int((spoof["verified"] == 0).sum()),
     }

@@ -82,6 +82,7 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run
     is chosen for the pipeline (randomized or not) before the shards are named."""
     if faceset.root is None:
         raise DataError("the FaceSet must be on disk (write it first): attack jobs read it by path")
+    attack.attack_class().check_target(target)  # a score attack on a decision target: one line, before any shard
     attack = attack.for_pipeline(randomized=_randomized(target, defences))
     jobs, ids = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
                             selection=selection, seed=seed, defences=defences, max_active=max_active)
@@ -100,7 +101,10 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run
             summary = run_jobs(jobs, run_dir, store=store, executor=executor, name=f"attack {attack.name}")
         frame = store.attacks()
     frame = frame[frame["job_id"].isin({j.id for j in jobs})]
-    threshold = float(frame["threshold"].iloc[0]) if len(frame) else float(getattr(target, "threshold", 0.5))
+    recorded = frame["threshold"].dropna()
+    # A target that answers only decisions has no threshold to record (NaN).
+    threshold = (float(recorded.iloc[0]) if len(recorded) else float("nan")) if len(frame) else \
+        float(getattr(target, "threshold", 0.5))
     return AttackSummary(images=len(frame), stats=attack_stats(frame), jobs_run=summary.committed,
                          jobs_resumed=summary.skipped, jobs_failed=len(summary.failed) + len(summary.blocked),
                          threshold=threshold, failures=dict(summary.target_failures))

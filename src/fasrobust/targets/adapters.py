@@ -105,4 +105,6 @@ def load_target(source: str | Path, contract: Contract | dict[str, Any] | None =
     entry = detect_adapter(source)
     if not adapter_info(entry).takes_device:
         options.pop("device", None)  # a service, a callable or a TensorFlow model runs where its own code puts it
-    return entry.target.open(str(source), Contract.coerce(contract), **options)
+    contract = Contract.coerce(contract)
+    target = entry.target.open(str(source), contract, **options)
+    return target.hide_score() if contract.output.label_only else target

@@ -71,6 +71,7 @@ class ArrayModelTarget(Target):
         size = None if self.resolved_input.resize else self.resolved_input.input_size
         super().__init__(max_batch=int(max_batch), device="cpu", input_size=size, query_budget=query_budget,
                          name=name, threshold=contract.output.threshold)
+        self._decisions = self.resolved_output.decision
 
     @property
     def output(self) -> OutputKind:

@@ -59,6 +59,8 @@ class Target(ABC):
         self.query_budget = query_budget
         self.name = name or type(self).__name__
         self._queries = 0
+        self._decisions = False  # the model itself answers only live or spoof (an adapter sets it)
+        self._label_only = False  # the score is hidden: only P(live) >= threshold is answered
 
     @classmethod
     def open(cls, source: str, contract: Any, **options: Any) -> Target:
@@ -81,6 +83,18 @@ class Target(ABC):
     @property
     def queries(self) -> int:
         return self._queries
+
+    @property
+    def answers_decisions(self) -> bool:
+        """True when every answer is 1.0 (live) or 0.0 (spoof) and nothing more: a service that gives a
+        decision, a model read as one, or any target whose score is hidden (`hide_score`). Score-based
+        attacks refuse such a target; decision-based ones work on every target."""
+        return self._decisions or self._label_only
+
+    def hide_score(self) -> Target:
+        """From now on answer only the decision, P(live) >= threshold, as 1.0 or 0.0 (`--label-only`)."""
+        self._label_only = True
+        return self
 
     @property
     def model_queries(self) -> int:
@@ -113,6 +127,8 @@ class Target(ABC):
             chunk = batch[start:start + self.max_batch]
             out = self._predict(chunk)
             scores[start:start + len(chunk)] = self._check_output(out, len(chunk))
+        if self._label_only:
+            scores = (scores >= self.threshold).float()
         self._queries += n
         return scores.double().cpu().numpy() if as_numpy else scores
 
@@ -126,6 +142,15 @@ class Target(ABC):
         return {"adapter": type(self).__name__, "name": self.name, "source": self.name,
                 "input_size": self.input_size, "live_direction": "higher P(live) = more genuine",
                 "threshold": self.threshold, "max_batch": self.max_batch}
+
+    def description(self) -> dict[str, Any]:
+        """`describe()` with what an attack sees of each answer, a score or a decision: what `fasrobust
+        probe` shows and results record."""
+        info = self.describe()
+        if self._label_only:
+            info = {**info, "answers": "decision", "decision": f"the score is hidden: only P(live) >= "
+                    f"{self.threshold:g} is answered, as 1 (live) or 0 (spoof)"}
+        return {"answers": "decision" if self.answers_decisions else "score", **info}
 
     def close(self) -> None:
         """Release sessions, connections, servers. Safe to call twice."""
@@ -163,6 +188,9 @@ class Target(ABC):
             raise TargetError(f"{self.name}: returned shape {tuple(out.shape)} for {n} images, expected ({n},)")
         if not torch.isfinite(out).all():
             raise TargetError(f"{self.name}: returned NaN or infinite scores")
+        if self._decisions and not ((out == 0) | (out == 1)).all():
+            raise TargetError(f"{self.name}: a decision target answered {out[(out != 0) & (out != 1)][0].item():.4g}, "
+                              "not 1 (live) or 0 (spoof)")
         if (out < -_PROBABILITY_SLACK).any() or (out > 1 + _PROBABILITY_SLACK).any():
             raise TargetError(f"{self.name}: returned scores outside [0, 1] "
                               f"(min {out.min().item():.4g}, max {out.max().item():.4g}); expected P(live) (for a raw "

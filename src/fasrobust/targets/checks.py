@@ -89,7 +89,8 @@ def check_target(target: Target, images: np.ndarray, *, limit: int = 8, atol: fl
     if batch > batch_atol:
         problems.append(f"scores depend on the batch: batch vs one-at-a-time differ by up to {batch:.3g} "
                         f"(tolerance {batch_atol:g})")
-    constant = len(images) > 1 and float(np.ptp(first)) == 0.0
+    # A decision target answers the same for every spoof it catches: no sign of a broken model.
+    constant = len(images) > 1 and float(np.ptp(first)) == 0.0 and not target.answers_decisions
     if constant:
         problems.append(f"every image scored exactly {first[0]:.6g}; the model may ignore its input")
     for problem in problems:

@@ -37,6 +37,8 @@ class OutputKind(StrEnum):
     PROBABILITY = "probability"  # one score per image, already in [0, 1]
     SOFTMAX = "softmax"  # N class probabilities per image (the model ends in a softmax); P(live) = p[live]
     LOGITS = "logits"  # N class logits per image; fasrobust applies the softmax
+    DECISION = "decision"  # only live or spoof: a label or boolean (a service), a class index or the top class
+    # of class scores (a model); the target answers 1.0 (live) or 0.0 (spoof)
 
 
 class RequestKind(StrEnum):
@@ -85,14 +87,37 @@ class InputContract(Settings):
         return value
 
 
+def _labels(value: Any) -> Any:
+    """'realface' or 'a,b' (a CLI string) or a sequence of labels -> a tuple of stripped strings."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    labels = tuple(str(item).strip() for item in items)
+    if not labels or any(not label for label in labels):
+        raise ValueError(f"expected one or more labels, e.g. 'realface' or 'spoofface,uncertain', got {value!r}")
+    return labels
+
+
 class OutputContract(Settings):
-    """How the model's answer becomes P(live); a face is called live iff P(live) >= threshold."""
+    """How the model's answer becomes P(live); a face is called live iff P(live) >= threshold.
+
+    A `decision` answers only live or spoof. From a service: a label at the score path, read with
+    `live_values` and `spoof_values` (both required, so a label that is neither stops the run), or a
+    boolean (true means live, unless `spoof_score`: true means spoof). From a model: a class index per
+    image, or class scores of which the top one is taken, compared with `live_index`. `label_only` turns
+    any target into one that answers only its decision (P(live) >= threshold), as a service that hides
+    its score would."""
 
     kind: OutputKind | None = None
     live_index: int | None = Field(None, ge=0)
     output_name: str | None = None  # which output, when the model has several (a JSON path for HTTP)
     spoof_score: bool = False  # the single score means spoof (higher = more likely an attack)
     threshold: float = Field(0.5, ge=0, le=1)
+    live_values: tuple[str, ...] | None = None  # decision labels that mean live ('realface')
+    spoof_values: tuple[str, ...] | None = None  # decision labels that mean spoof ('spoofface', 'uncertain')
+    label_only: bool = False  # answer only the decision, hiding the score
+
+    _label_lists = field_validator("live_values", "spoof_values", mode="before")(_labels)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -105,6 +130,15 @@ class OutputContract(Settings):
         if self.spoof_score and self.kind in (OutputKind.SOFTMAX, OutputKind.LOGITS):
             raise ValueError("--spoof-score applies to a single score; with class scores name the live class "
                              "with --live-index")
+        labels = (self.live_values or ()) + (self.spoof_values or ())
+        if labels and self.kind is not OutputKind.DECISION:
+            raise ValueError("--live-value and --spoof-value name decision labels; add --output decision")
+        overlap = {v.lower() for v in self.live_values or ()} & {v.lower() for v in self.spoof_values or ()}
+        if overlap:
+            raise ValueError(f"label {sorted(overlap)[0]!r} is given as both live and spoof")
+        if self.label_only and self.kind is OutputKind.DECISION:
+            raise ValueError("--label-only hides a score, and --output decision already answers only a decision; "
+                             "drop one")
         return self
 
 
@@ -183,7 +217,8 @@ _FLAGS = {"input.layout": "--layout", "input.channels": "--channels", "input.sca
           "output": "--output / --spoof-score", "service.request": "--request",
           "service.encoding": "--encoding", "service.rate_limit": "--rate-limit",
           "service.batch_per_request": "--batch-per-request", "service.image_key": "--image-key",
-          "service.score_path": "--score-path"}
+          "service.score_path": "--score-path", "output.live_values": "--live-value",
+          "output.spoof_values": "--spoof-value", "output.label_only": "--label-only"}
 _SERVICE_SHAPE = ("image_key", "score_path", "batch_per_request")
 
 
@@ -206,7 +241,8 @@ def _stated(pairs: dict[str, Any]) -> dict[str, Any]:
 def contract_from_options(values: Mapping[str, Any]) -> Contract:
     """The `Contract` that flat option values state, keyed by the CLI's parameter names (layout, channels,
     scale, mean, std, input_size, resize, output, live_index, output_name, spoof_score, threshold,
-    request, image_key, score_path, batch_per_request, encoding, rate_limit, header_env). Unset options
+    live_value, spoof_value, label_only, request, image_key, score_path, batch_per_request, encoding,
+    rate_limit, header_env). Unset options
     stay unset, to be read from the model. A bad value is one line naming the option."""
     get = values.get
     service = _stated({"image_key": get("image_key"), "score_path": get("score_path"),
@@ -221,7 +257,8 @@ def contract_from_options(values: Mapping[str, Any]) -> Contract:
                               "resize": bool(get("resize"))}),
             "output": _stated({"kind": get("output"), "live_index": get("live_index"),
                                "output_name": get("output_name"), "spoof_score": bool(get("spoof_score")),
-                               "threshold": get("threshold")}),
+                               "threshold": get("threshold"), "live_values": get("live_value"),
+                               "spoof_values": get("spoof_value"), "label_only": bool(get("label_only"))}),
             "service": service}
     try:
         return Contract.model_validate(data)

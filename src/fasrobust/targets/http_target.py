@@ -10,7 +10,10 @@ environment variables; at most `rate_limit` requests per second.
 Large batches go out as several requests, at most `concurrency` at a time. Timeouts, connection errors,
 429 and 5xx answers are retried with exponential backoff and, when retries run out, raise
 TransientTargetError (a later run may get through); other 4xx answers and unusable bodies raise
-TargetError at once (the service answers every call that way). Every failed attempt is appended to
+TargetError at once (the service answers every call that way). What is read from the service is bounded
+(`http_answers`): at most `max_answer_bytes` per answer and `deadline` seconds per request, body included;
+no redirect is followed; JSON with NaN or deep nesting, scores outside [0, 1] and unknown decision labels
+are refused, each in one line naming the URL. Every failed attempt is appended to
 `failures` as (unix time, message), so an attack can store endpoint trouble apart from its own results;
 queries are counted only for answered images.
 """
@@ -32,18 +35,16 @@ from ..errors import TargetError, TransientTargetError, require
 from .adapters import register_adapter
 from .base import Target
 from .contract import Channels, Contract, Encoding, Layout, OutputKind, RequestKind
-from .http_contract import (
-    JPEG_WARNING,
-    MissingField,
-    RateLimiter,
-    as_number,
-    b64,
-    encode_image,
-    headers_from_env,
-    parse_path,
-    read_path,
-    set_key,
+from .http_answers import (
+    MAX_ANSWER_BYTES,
+    REQUEST_DEADLINE_S,
+    AnswerReader,
+    BadAnswer,
+    Limits,
+    parse_json,
+    read_body,
 )
+from .http_contract import JPEG_WARNING, RateLimiter, b64, encode_image, headers_from_env, set_key
 from .inputs import InputFeeder, ResolvedInput
 from .outputs import ResolvedOutput
 
@@ -74,6 +75,8 @@ class _Retryable(Exception):
 
 
 _RETRY_STATUS = {408, 429}  # request timeout, too many requests: the service asks to be asked again later
+#: Bytes of an error answer kept for its message.
+_ERROR_BYTES = 4096
 
 
 @register_adapter("http", description="an HTTP liveness service (the http extra)", prefixes=("http://", "https://"),
@@ -82,7 +85,8 @@ class HttpTarget(Target):
     """Scores images by asking an HTTP endpoint. `max_batch` is images per request (the service contract's
     `batch_per_request` when it has one); one call sends up to `concurrency` requests in parallel.
     `retries=3` means up to 4 attempts per request, waiting backoff * 2**k seconds before attempt k+1.
-    TLS certificates are verified unless `verify_tls=False`."""
+    `timeout` bounds connecting and each read, `deadline` the whole request. TLS certificates are verified
+    unless `verify_tls=False`."""
 
     @classmethod
     def fingerprint(cls, source: str) -> str:
@@ -91,7 +95,8 @@ class HttpTarget(Target):
     def __init__(self, url: str, contract: Contract | Mapping[str, Any] | None = None, *, timeout: float = 10.0,
                  retries: int = 3, backoff: float = 0.5, max_batch: int = 64, concurrency: int = 4,
                  query_budget: int | None = None, verify_tls: bool = True, headers: dict[str, str] | None = None,
-                 input_size: int | None = None, name: str = ""):
+                 input_size: int | None = None, name: str = "", max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 deadline: float = REQUEST_DEADLINE_S):
         httpx = require("httpx", "http", "Attacking an HTTP endpoint")
         if not url.startswith(("http://", "https://")):
             raise TargetError(f"target URL must start with http:// or https://, got {url!r}")
@@ -113,13 +118,15 @@ class HttpTarget(Target):
         self.request_batch = int(max_batch)
         self.concurrency = int(concurrency)
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self.limits = Limits(int(max_answer_bytes), max(float(deadline), float(timeout)))
+        self._decisions = self.resolved_output.decision
         self.failures: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._limiter = RateLimiter(service.rate_limit)
         if service.encoding is Encoding.JPEG:
             warnings.warn(f"{self.name}: {JPEG_WARNING}", RuntimeWarning, stacklevel=2)
         self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout, verify=verify_tls,
+        self._client = httpx.Client(timeout=timeout, verify=verify_tls, follow_redirects=False,
                                     headers={**(headers or {}), **headers_from_env(service.headers_env)},
                                     limits=httpx.Limits(max_connections=concurrency))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fasrobust-http")
@@ -138,8 +145,8 @@ class HttpTarget(Target):
                                             preprocessing=None, input_size=size, resize=given_in.resize)
         self._feeder = InputFeeder(self.resolved_input)
         if out.kind in (OutputKind.SOFTMAX, OutputKind.LOGITS) or out.live_index is not None:
-            raise TargetError(f"{self.url}: an HTTP service answers one score per image; use --output "
-                              "probability or logit and --spoof-score for the direction")
+            raise TargetError(f"{self.url}: an HTTP service answers one score or decision per image; use --output "
+                              "probability, logit or decision (with --live-value, --spoof-value)")
         if not self.custom and (out.kind not in (None, OutputKind.PROBABILITY) or out.spoof_score
                                 or service.score_path or service.encoding is not Encoding.PNG):
             raise TargetError(f"{self.url}: fasrobust's own protocol takes PNGs and answers P(live); --output, "
@@ -147,24 +154,28 @@ class HttpTarget(Target):
         if self.custom and not service.score_path:
             raise TargetError(f"{self.url}: the service's answer needs a place to read the score from; set "
                               "--score-path (e.g. 'result.live_score' or 'scores[*]')")
-        self._score_tokens = parse_path(service.score_path) if self.custom else []
+        self._reader = AnswerReader(service.score_path, out) if self.custom else None
         self.resolved_output = ResolvedOutput(kind=out.kind or OutputKind.PROBABILITY, name=service.score_path,
                                               live_index=None, spoof_score=out.spoof_score)
 
     def health(self) -> dict[str, Any]:
         """The server's GET /v1/health answer (model info); raises TargetError if it does not answer."""
-        return self._with_retries(lambda: self._client.get(self.url + HEALTH_PATH), expect=None)
+        return self._with_retries(lambda: self._client.build_request("GET", self.url + HEALTH_PATH), expect=None)
 
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
         array = self._feeder(images)
         pieces = [array[i:i + self.request_batch] for i in range(0, len(array), self.request_batch)]
         score = self._score_custom if self.custom else self._score_piece
         raw = np.concatenate(list(self._pool.map(score, pieces)))
+        if self._decisions:  # already 1.0 (live) or 0.0 (spoof), read label by label
+            import torch
+
+            return torch.from_numpy(raw.astype(np.float32))
         return self.resolved_output.scores(raw, self.name)
 
     def _score_piece(self, piece: np.ndarray) -> np.ndarray:
         body = {"images": [encode_png(image) for image in piece]}
-        answer = self._with_retries(lambda: self._client.post(self.url + SCORE_PATH, json=body),
+        answer = self._with_retries(lambda: self._client.build_request("POST", self.url + SCORE_PATH, json=body),
                                     expect=len(piece))
         return np.asarray(answer["p_live"], dtype=np.float64)
 
@@ -176,31 +187,15 @@ class HttpTarget(Target):
         if service.request is RequestKind.JSON:
             texts = [b64(data) for data, _ in files]
             body = set_key({}, service.image_key, texts if batched else texts[0])
-            send = lambda: self._client.post(self.url, json=body)  # noqa: E731
+            send = lambda: self._client.build_request("POST", self.url, json=body)  # noqa: E731
         else:
             suffix = "jpg" if service.encoding is Encoding.JPEG else "png"
             upload = [(service.image_key, (f"image{i}.{suffix}", data, mime)) for i, (data, mime) in enumerate(files)]
-            send = lambda: self._client.post(self.url, files=upload)  # noqa: E731
+            send = lambda: self._client.build_request("POST", self.url, files=upload)  # noqa: E731
         answer = self._with_retries(send, expect=None, any_json=True)
-        return self._read_scores(answer, len(piece), batched)
-
-    def _read_scores(self, answer: Any, n: int, batched: bool) -> np.ndarray:
-        path = self.service.score_path
         try:
-            value = read_path(answer, self._score_tokens)
-        except MissingField as exc:
-            raise TargetError(f"{self.name}: " + self._fail(f"the answer has no score at --score-path {path!r}: "
-                                                            f"{exc}")) from None
-        values = value if isinstance(value, list) else [value]
-        if batched != isinstance(value, list) or len(values) != n:
-            got = f"a list of {len(values)}" if isinstance(value, list) else "one value"
-            raise TargetError(f"{self.name}: " + self._fail(
-                f"--score-path {path!r} gave {got} for {n} image(s); " + (
-                    "point it at the list of scores (e.g. 'scores' or 'results[*].score')" if batched
-                    else "point it at one number, or set --batch-per-request")))
-        try:
-            return np.asarray([as_number(v, path) for v in values], dtype=np.float64)
-        except TargetError as exc:
+            return self._reader.read(answer, len(piece), batched)
+        except BadAnswer as exc:
             raise TargetError(f"{self.name}: " + self._fail(str(exc))) from None
 
     def _with_retries(self, send, *, expect: int | None, any_json: bool = False) -> Any:
@@ -213,28 +208,48 @@ class HttpTarget(Target):
                 last = str(exc)
         raise TransientTargetError(f"{self.name}: no answer after {self.retries + 1} attempts; last: {last}")
 
-    def _attempt(self, send, expect: int | None, any_json: bool = False) -> Any:
+    def _attempt(self, build, expect: int | None, any_json: bool = False) -> Any:
+        """One request (`build()` makes it), its answer streamed within the limits and parsed."""
         httpx = self._httpx
         self._limiter.wait()
+        started = time.monotonic()
         try:
-            response = send()
+            response = self._client.send(build(), stream=True)
+            try:
+                status = response.status_code
+                if 300 <= status < 400:
+                    where = response.headers.get("location", "nowhere")[:120]
+                    raise TargetError(f"{self.name}: " + self._fail(
+                        f"HTTP {status}: redirected to {where}; fasrobust follows no redirect (to another host, "
+                        "port or scheme it would send your images there): give the final URL"))
+                if status >= 400:
+                    text = _error_text(self._body(response, Limits(_ERROR_BYTES, self.limits.deadline_s), started,
+                                                  error=True), response.reason_phrase)
+                    if status >= 500 or status in _RETRY_STATUS:
+                        raise _Retryable(self._fail(f"HTTP {status}: {text}"))
+                    raise TargetError(f"{self.name}: " + self._fail(f"HTTP {status}: {text}"))
+                body = self._body(response, self.limits, started)
+            finally:
+                response.close()
         except httpx.TimeoutException:
             raise _Retryable(self._fail(f"timed out after {self.timeout:g} s")) from None
         except httpx.TransportError as exc:  # refused, reset, DNS, TLS: the request may not have arrived
             raise _Retryable(self._fail(f"{type(exc).__name__}: {exc}")) from None
-        if response.status_code >= 500 or response.status_code in _RETRY_STATUS:
-            raise _Retryable(self._fail(f"HTTP {response.status_code}: {_error_text(response)}"))
-        if response.status_code >= 400:
-            raise TargetError(f"{self.name}: " + self._fail(
-                f"HTTP {response.status_code}: {_error_text(response)}"))
-        return self._parse(response, expect, any_json)
-
-    def _parse(self, response: Any, expect: int | None, any_json: bool = False) -> Any:
         try:
-            answer = response.json()
-        except ValueError:
-            raise TargetError(f"{self.name}: " + self._fail(
-                f"answer is not JSON: {response.text[:60]!r}")) from None
+            answer = parse_json(body)
+        except BadAnswer as exc:
+            raise TargetError(f"{self.name}: " + self._fail(str(exc))) from None
+        return self._check_answer(answer, expect, any_json)
+
+    def _body(self, response: Any, limits: Limits, started: float, *, error: bool = False) -> bytes:
+        try:
+            return read_body(response, limits, started)
+        except BadAnswer as exc:
+            if error:  # an error answer's message is only for display: keep what fits
+                return b""
+            raise TargetError(f"{self.name}: " + self._fail(str(exc))) from None
+
+    def _check_answer(self, answer: Any, expect: int | None, any_json: bool = False) -> Any:
         if any_json:
             return answer
         if not isinstance(answer, dict):
@@ -247,6 +262,8 @@ class HttpTarget(Target):
             raise TargetError(f"{self.name}: " + self._fail(f"answered {got} for {expect} images"))
         if not all(isinstance(s, int | float) and not isinstance(s, bool) for s in scores):
             raise TargetError(f"{self.name}: " + self._fail("'p_live' holds values that are not numbers"))
+        if not all(0.0 <= s <= 1.0 for s in scores):
+            raise TargetError(f"{self.name}: " + self._fail("'p_live' holds values outside [0, 1]"))
         return answer
 
     def _fail(self, message: str) -> str:
@@ -274,6 +291,12 @@ class HttpTarget(Target):
                     timeout=self.timeout, max_batch=self.request_batch, contract=self.contract.given())
         info["range"] = "uint8 pixels, " + ("PNG (lossless)" if service.encoding is Encoding.PNG
                                             else f"JPEG quality {service.jpeg_quality} (lossy)")
+        out = self.contract.output
+        if self._decisions and (out.live_values or out.spoof_values):
+            info["live_direction"] = (f"live iff the label at {service.score_path!r} is one of "
+                                      f"{', '.join(out.live_values or ())}; spoof: {', '.join(out.spoof_values or ())}")
+            info["decision"] = info["live_direction"] + "; any other label stops the run"
+        info.update(max_answer_bytes=self.limits.max_bytes, deadline=self.limits.deadline_s)
         return info
 
     def close(self) -> None:
@@ -285,12 +308,12 @@ class HttpTarget(Target):
                 f"timeout={self.timeout:g}, retries={self.retries})")
 
 
-def _error_text(response: Any) -> str:
+def _error_text(body: bytes, reason: str) -> str:
     """The server's one-line error if it sent our JSON error body, else the start of the body."""
     try:
-        data = response.json()
+        data = parse_json(body)
         if isinstance(data, dict) and "error" in data:
-            return str(data["error"])[:200]
-    except ValueError:
+            return " ".join(str(data["error"]).split())[:200]
+    except BadAnswer:
         pass
-    return response.text[:120] or response.reason_phrase
+    return " ".join(body[:120].decode("utf-8", "replace").split()) or reason

@@ -31,7 +31,17 @@ class ResolvedOutput:
     spoof_score: bool
     classes: int | None = None  # as declared by the model, when it declares it
 
+    @property
+    def decision(self) -> bool:
+        return self.kind is OutputKind.DECISION
+
     def describe(self) -> dict[str, Any]:
+        if self.decision:
+            direction = (f"live iff the top class (or the class index answered) is {self.live_index}"
+                         if self.live_index is not None else
+                         "live iff the answer is " + ("false" if self.spoof_score else "true"))
+            return {"output_name": self.name, "output_kind": self.kind.value, "live_index": self.live_index,
+                    "live_direction": direction, "decision": direction + "; answered as 1 (live) or 0 (spoof)"}
         if self.kind in _CLASS_KINDS:
             direction = f"P(live) = class {self.live_index} of {self.classes or 'N'}" + (
                 " after a softmax" if self.kind is OutputKind.LOGITS else "")
@@ -48,6 +58,8 @@ class ResolvedOutput:
         import torch
 
         # A copy: runtimes hand out read-only buffers, which torch warns about.
+        if self.decision:
+            return self._decision(raw, source)
         out = raw.float() if isinstance(raw, torch.Tensor) else torch.from_numpy(np.array(raw, dtype=np.float32))
         if self.kind in _CLASS_KINDS:
             return self._class_score(out, source)
@@ -60,6 +72,29 @@ class ResolvedOutput:
         if self.kind is OutputKind.LOGIT:
             return torch.sigmoid(-out if self.spoof_score else out)
         return 1.0 - out if self.spoof_score else out
+
+    def _decision(self, raw: Any, source: str) -> torch.Tensor:
+        """1.0 (live) or 0.0 (spoof) per image, from class indices, booleans or class scores."""
+        import torch
+
+        out = raw.detach().cpu().numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.ndim == 2 and out.shape[1] >= 2:  # class scores: the top class is the decision
+            index = out.argmax(axis=1)
+        elif out.ndim == 1 and out.dtype == np.bool_ and self.live_index is None:
+            return torch.from_numpy((out != self.spoof_score).astype(np.float32))
+        elif out.ndim == 1:
+            numbers = out.astype(np.float64)
+            if not np.isfinite(numbers).all() or (numbers != np.round(numbers)).any():
+                raise contract_error(f"{source}: output {self.name or ''} holds {numbers[np.isfinite(numbers)][:1]} "
+                                     "and other values that are not class indices, as --output decision says",
+                                     "--output logit or probability for a score", None)
+            index = numbers.astype(np.int64)
+        else:
+            raise contract_error(f"{source}: output {self.name or ''} has shape {tuple(out.shape)}, not one "
+                                 "decision per image", "--output-name to the decision output", None)
+        return torch.from_numpy((index == self.live_index).astype(np.float32))
 
     def _class_score(self, out: torch.Tensor, source: str) -> torch.Tensor:
         import torch
@@ -121,11 +156,11 @@ def resolve_output(contract: OutputContract, *, names: Sequence[str], shapes: Se
                         "--live-index")
         raise contract_error(f"the model output {names[index]!r} {shape} does not say how to read it", options,
                              source)
-    if single is not None and single != (kind not in _CLASS_KINDS):
+    if kind is not OutputKind.DECISION and single is not None and single != (kind not in _CLASS_KINDS):
         what = "one score per image" if single else "class scores"
         raise contract_error(f"output {names[index]!r} has shape {shape} ({what}), which --output "
                              f"{kind.value} cannot read", "--output to match the shape", source)
-    classes = shape[1] if kind in _CLASS_KINDS and isinstance(shape[1], int) else None
+    classes = shape[1] if kind in _CLASS_KINDS and len(shape) > 1 and isinstance(shape[1], int) else None
     live_index = _live_index(contract, kind, classes, meta, source)
     return index, ResolvedOutput(kind=kind, name=names[index], live_index=live_index,
                                  spoof_score=contract.spoof_score, classes=classes)
@@ -133,6 +168,12 @@ def resolve_output(contract: OutputContract, *, names: Sequence[str], shapes: Se
 
 def _live_index(contract: OutputContract, kind: OutputKind, classes: int | None, meta: Mapping[str, Any],
                 source: Any) -> int | None:
+    if kind is OutputKind.DECISION:
+        index = contract.live_index if contract.live_index is not None else meta.get("live_index")
+        if index is None:
+            raise contract_error("--output decision on a model reads a class index (or the top class) per "
+                                 "image, and nothing says which class is live", "--live-index", source)
+        return int(index)
     if kind not in _CLASS_KINDS:
         if contract.live_index is not None:
             raise contract_error("--live-index names a class, but the output is a single score",

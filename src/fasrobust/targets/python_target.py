@@ -86,12 +86,16 @@ class PythonTarget(Target):
         kind = out.kind or OutputKind.PROBABILITY  # the documented contract: the callable returns P(live)
         if kind in (OutputKind.SOFTMAX, OutputKind.LOGITS) and out.live_index is None:
             raise TargetError(f"{self.source}: --output {kind.value} needs the live class; set --live-index")
+        if kind is OutputKind.DECISION and out.live_index is None:
+            raise TargetError(f"{self.source}: --output decision reads a class index (or a boolean) per image; "
+                              "set --live-index to the class that means live (1 for True)")
         self.resolved_output = ResolvedOutput(kind=kind, name=None, live_index=out.live_index,
                                               spoof_score=out.spoof_score)
         self._feeder = InputFeeder(self.resolved_input)
         size = None if contract.input.resize else contract.input.input_size
         super().__init__(max_batch=max_batch, device="cpu", input_size=size, query_budget=query_budget,
                          name=name or self.source, threshold=out.threshold)
+        self._decisions = kind is OutputKind.DECISION
 
     def _predict(self, images: torch.Tensor) -> torch.Tensor:
         # A copy: a callable that writes into its batch must not change the attack's pixels (and a
@@ -108,11 +112,11 @@ class PythonTarget(Target):
         if isinstance(raw, torch.Tensor):
             raw = raw.detach().cpu().numpy()
         try:
-            raw = np.asarray(raw, dtype=np.float64)
+            raw = np.asarray(raw) if self._decisions else np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError):
             raise TargetError(f"{self.name}: the callable returned {type(raw).__name__}, not numbers; it must "
                               f"return {len(batch)} P(live) scores for a batch of {len(batch)}") from None
-        expected_single = self.resolved_output.kind in (OutputKind.LOGIT, OutputKind.PROBABILITY)
+        expected_single = self.resolved_output.kind in (OutputKind.LOGIT, OutputKind.PROBABILITY, OutputKind.DECISION)
         if expected_single and raw.shape not in ((len(batch),), (len(batch), 1)):
             raise TargetError(f"{self.name}: the callable returned shape {raw.shape} for a batch of "
                               f"{len(batch)} images; it must return ({len(batch)},) scores, one per image")

@@ -170,12 +170,13 @@ class TorchTarget(Target):
 
     @classmethod
     def open(cls, source: str, contract: Any, **options: Any) -> TorchTarget:
-        """A run directory: its model.json records its own contract, so only a threshold may be stated."""
-        stated = {k: v for k, v in contract.given().items() if k != "output" or set(v) - {"threshold"}}
+        """A run directory: its model.json records its own contract, so only a threshold (and hiding the score,
+        `label_only`) may be stated."""
+        stated = {k: v for k, v in contract.given().items() if k != "output" or set(v) - {"threshold", "label_only"}}
         if stated:
             named = ", ".join(sorted(f"{part}.{key}" for part, fields in stated.items() for key in fields))
             raise TargetError(f"a fasrobust checkpoint records its own contract in model.json; only --threshold "
-                              f"applies to it (got {named})", path=source)
+                              f"and --label-only apply to it (got {named})", path=source)
         return cls.from_checkpoint(source, threshold=contract.threshold, **options)
 
     @classmethod

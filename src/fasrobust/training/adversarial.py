@@ -29,6 +29,8 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from ..attacks import AttackSpec
+from ..attacks.base import DECISION
+from ..attacks.starts import StartPool
 from ..data.faceset import FaceSet
 from ..errors import AttackError, ConfigError
 from ..labels import Label
@@ -97,10 +99,13 @@ class AdversarialPool:
     """The current adversarial spoofs, how they were made, and how they enter a batch."""
 
     def __init__(self, settings: AdversarialTraining, *, spoof_images: np.ndarray, spoof_ids: np.ndarray,
-                 preprocessing: Preprocessing, batch_size: int, device: torch.device):
+                 preprocessing: Preprocessing, batch_size: int, device: torch.device,
+                 starts: StartPool | None = None, spoof_subjects: np.ndarray | None = None):
         self.settings, self.preprocessing, self.device = settings, preprocessing, device
         self.spoof_images = np.ascontiguousarray(spoof_images)
         self.spoof_ids = np.asarray(spoof_ids, dtype=np.int64)
+        # A decision-based attack starts from the split's live crops of other subjects.
+        self.starts, self.spoof_subjects = starts, spoof_subjects
         self.n_mixed = settings.mixed(batch_size)
         self.attack = settings.attack.attack()
         self.pool: torch.Tensor | None = None  # uint8 (P, H, W, 3) on the device
@@ -111,8 +116,11 @@ class AdversarialPool:
                    batch_size: int, device: torch.device) -> AdversarialPool:
         spoof = (train_set.meta["label"] == Label.SPOOF.value).to_numpy()
         check_feasible(settings, batch_size, int(spoof.sum()))
+        live = (train_set.meta["label"] == Label.LIVE.value).to_numpy()
         return cls(settings, spoof_images=train_set.images[spoof], spoof_ids=train_set.meta["id"].to_numpy()[spoof],
-                   preprocessing=preprocessing, batch_size=batch_size, device=device)
+                   preprocessing=preprocessing, batch_size=batch_size, device=device,
+                   starts=StartPool.from_faceset(train_set) if live.any() else None,
+                   spoof_subjects=train_set.meta["subject"].astype(str).to_numpy()[spoof])
 
     # ----- a round -------------------------------------------------------------------------------
     def refresh(self, model: nn.Module, step: int, round_index: int) -> dict[str, Any]:
@@ -129,7 +137,9 @@ class AdversarialPool:
         # channels_last off: on CUDA it would convert the training weights' memory format in place.
         target = TorchTarget(model, preprocessing=self.preprocessing, input_size=originals.shape[1],
                              device=self.device, channels_last=False, name="training")
-        results = self.attack.run(target, originals, seed=s.seed + round_index, ids=self.spoof_ids[chosen])
+        starts = {} if self.attack.reads != DECISION else {
+            "starts": self.starts, "subjects": None if self.spoof_subjects is None else self.spoof_subjects[chosen]}
+        results = self.attack.run(target, originals, seed=s.seed + round_index, ids=self.spoof_ids[chosen], **starts)
         adversarial = np.stack([apply_perturbation(image, result.perturbation)
                                 for image, result in zip(originals, results, strict=True)])
         self.pool = torch.from_numpy(adversarial).to(self.device)

@@ -85,6 +85,13 @@ def problem_keys(seed: int, ids: Sequence[int] | np.ndarray, device: torch.devic
     return torch.tensor(keys, dtype=torch.int64, device=device)
 
 
+def image_generator(key: int) -> np.random.Generator:
+    """A numpy generator for one image's sequential draws (the decision-based searches, which draw sets of
+    varying size): Philox, itself counter-based, keyed with the image's key, so the draws depend on (seed,
+    image id) and on nothing else in the batch."""
+    return np.random.Generator(np.random.Philox(key=int(key) & _U64))
+
+
 def _counter(generation: torch.Tensor, stream: int, slot: torch.Tensor) -> torch.Tensor:
     return (generation << (_SLOT_BITS + _STREAM_BITS)) | (stream << _SLOT_BITS) | slot
 
