@@ -29,7 +29,7 @@ from .base import Attack, Found, FoundCallback, register_attack
 from .criterion import Criterion
 from .engines.counter_layout import MAX_GENERATION
 from .engines.de_config import DEConfig, Strategy
-from .settings_model import AttackSettings, pixel_count, Whole
+from .settings_model import AttackSettings, Whole, pixel_count
 
 if TYPE_CHECKING:  # the engine is imported where the attack runs (see base.py)
     import torch
