@@ -61,6 +61,24 @@ class PlantedPixelsTarget(Target):
         return 0.1 + 0.45 * found / (len(self.secrets) - 0.5)  # all set: >= 0.55; one short: < 0.5
 
 
+class BrightnessTarget(Target):
+    """P(live) = sigmoid((mean pixel value - `bright`) / 2): an image needs its mean to reach `bright`, so
+    each image's fewest changed pixels is known (`fewest_pixels`)."""
+
+    def __init__(self, bright: float = 131.0, **kw):
+        super().__init__(**kw)
+        self.bright = float(bright)
+
+    def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid((images.double().mean(dim=(1, 2, 3)) - self.bright) / 2)
+
+    def fewest_pixels(self, image: np.ndarray) -> int:
+        """Pixels set to white, the darkest first, until the mean reaches `bright`."""
+        gain = np.sort((255 - image.astype(np.float64)).sum(axis=-1).ravel())[::-1]
+        missing = (self.bright - image.astype(np.float64).mean()) * image.size
+        return int(np.searchsorted(np.cumsum(gain), missing) + 1)
+
+
 class UnfoolableTarget(Target):
     """P(live) = 0.45 * mean brightness: no few-pixel change gets it to 0.5 on a mid-grey image."""
 

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 _MODULE_OUTPUTS = {"logit": "logit", "probability": "probability", "logits": "softmax2"}
 #: Results' columns, in order.
 COLUMNS = ("image", "attack", "success", "verified", "already_live", "queries", "query_budget", "p_live_before",
-           "p_live_after", "pixels_changed", "threshold", "perturbation", "trajectory", "note", "seed")
+           "p_live_after", "pixels_changed", "threshold", "perturbation", "trajectory", "l0_trajectory", "start_id",
+           "answer", "note", "seed")
 
 
 def as_target(model: Any, *, threshold: float | None = None, **contract: Any) -> Target:
@@ -71,10 +72,15 @@ def as_target(model: Any, *, threshold: float | None = None, **contract: Any) ->
 
 
 def attack(model: Any, images: np.ndarray, *, attack: str = PAPER_ATTACK, seed: int = 0,
-           ids: Sequence[int] | None = None, check: bool = True, **settings: Any) -> pd.DataFrame:
+           ids: Sequence[int] | None = None, check: bool = True, starts: np.ndarray | None = None,
+           subjects: Sequence[Any] | None = None, start_subjects: Sequence[Any] | None = None,
+           **settings: Any) -> pd.DataFrame:
     """Attack every image of the uint8 (N, H, W, 3) RGB batch; one row per image (COLUMNS), the attack's
     `{name, settings}` in `.attrs["attack"]`. `model` is anything `as_target` takes (with no contract
-    keys, a Target or a model with defaults); `settings` are the attack's own (pixels, queries, ...)."""
+    keys, a Target or a model with defaults); `settings` are the attack's own (pixels, queries, ...).
+    A decision-based attack (sparse-evo, pointwise) starts from `starts`, uint8 live images of the same
+    size; with `subjects` (of the images) and `start_subjects`, an image never starts from its own
+    subject's."""
     import pandas as pd
 
     from .attacks.spec import AttackSpec
@@ -85,13 +91,20 @@ def attack(model: Any, images: np.ndarray, *, attack: str = PAPER_ATTACK, seed: 
     batch = _batch(images)
     if check:
         check_target(target, batch[:8])
-    results = spec.attack().run(target, batch, seed=seed, ids=ids)
+    pool = None
+    if starts is not None:
+        from .attacks.starts import StartPool
+
+        pool = StartPool.of(_batch(starts), subjects=start_subjects)
+    results = spec.attack().run(target, batch, seed=seed, ids=ids, starts=pool, subjects=subjects)
     frame = pd.DataFrame([{"image": r.index, "attack": spec.name, "success": r.success, "verified": r.verified,
                            "already_live": r.already_live, "queries": r.queries, "query_budget": r.query_budget,
                            "p_live_before": r.p_live_before, "p_live_after": r.p_live_after,
                            "pixels_changed": r.pixels_changed, "threshold": r.threshold,
                            "perturbation": np.asarray(r.perturbation).tolist(),
-                           "trajectory": np.asarray(r.trajectory).tolist(), "note": r.note, "seed": r.seed}
+                           "trajectory": np.asarray(r.trajectory).tolist(),
+                           "l0_trajectory": np.asarray(r.l0_trajectory).tolist(), "start_id": r.start_id,
+                           "answer": r.answer, "note": r.note, "seed": r.seed}
                           for r in results], columns=list(COLUMNS))
     frame.attrs["attack"] = spec.for_pipeline(randomized=target.randomized).as_json()
     return frame

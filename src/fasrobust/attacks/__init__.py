@@ -9,7 +9,9 @@ settings models; the batched engines (`engines/`) are imported when an attack ru
 
 from .base import (
     ATTACKS,
+    DECISION,
     RUN_OPTIONS,
+    SCORE,
     Attack,
     Found,
     attack_class,
@@ -22,7 +24,8 @@ from .criterion import Criterion
 from .result import AttackResult, apply_perturbation, score_at
 from .settings_model import AttackSettings
 from .spec import AttackSpec
+from .starts import StartPool
 
-__all__ = ["ATTACKS", "RUN_OPTIONS", "Attack", "AttackResult", "AttackSettings", "AttackSpec", "Criterion", "Found",
-           "apply_perturbation", "attack_class", "attack_settings", "create_attack", "list_attacks",
-           "register_attack", "score_at"]
+__all__ = ["ATTACKS", "DECISION", "RUN_OPTIONS", "SCORE", "Attack", "AttackResult", "AttackSettings", "AttackSpec",
+           "Criterion", "Found", "StartPool", "apply_perturbation", "attack_class", "attack_settings", "create_attack",
+           "list_attacks", "register_attack", "score_at"]

@@ -169,7 +169,8 @@ class Attack(ABC):
         if self.reads == DECISION:
             starts.check_size(*batch.shape[1:3])
             self._search(view, originals, keys=keys, p_before=p_before[todo], criterion=criterion, on_found=finish,
-                         starts=starts, subjects=None if subjects is None else [subjects[i] for i in todo])
+                         starts=starts, subjects=None if subjects is None else [subjects[i] for i in todo],
+                         ids=ids[todo])
         else:
             self._search(view, originals, keys=keys, p_before=p_before[todo], criterion=criterion, on_found=finish)
         missing = [i for i in todo if results[i] is None]

@@ -64,7 +64,7 @@ class DecisionAttack(Attack):
 
     def _search(self, target: Target, originals: torch.Tensor, *, keys: torch.Tensor, p_before: np.ndarray,
                 criterion: Criterion, on_found: FoundCallback, starts: StartPool | None = None,
-                subjects: list | None = None) -> None:
+                subjects: list | None = None, ids: np.ndarray | None = None) -> None:
         n, h, w, _ = originals.shape
 
         def done(outcome: Outcome) -> None:
@@ -77,7 +77,8 @@ class DecisionAttack(Attack):
                            l0_trajectory=outcome.l0_trail, start_id=outcome.start_id, goal_met=outcome.goal_met,
                            note=note))
 
-        search(target, originals, keys, p_before, policy=self.policy(), starts=starts, subjects=subjects,
+        search(target, originals, keys, p_before, policy=self.policy(), starts=starts,
+               ids=np.arange(n) if ids is None else ids, subjects=subjects,
                tries=self.config.start_tries, limit=self.config.queries - 1, goal=self.config.pixels,
                criterion=criterion, capacity=self.capacity(n, h * w * 3, target.device), on_done=done)
 

@@ -6,7 +6,8 @@ the spoof's are put in the order of a permutation drawn from image i's own count
 id i: `rng.image_generator`), and the first `tries` of them are asked about one by one, each a query of
 the attack's budget; the first called live is the start, and its id is stored with the result. No
 candidate called live: the image is a failure after those queries, with a note saying so. A user's own
-start images (`StartPool.of`) follow the same rule, without the subject filter unless subjects are given.
+start images (`StartPool.of`) follow the same rule, without the subject filter unless subjects are given;
+`StartPool.paired` gives each image its own start instead (to compare attacks from the same starts).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class StartPool:
     images: np.ndarray  # (m, H, W, 3) uint8
     ids: np.ndarray  # (m,) int: FaceSet ids, or positions for a user's images
     subjects: np.ndarray | None = None  # (m,) subject of each, to keep a spoof's own subject out
+    for_ids: np.ndarray | None = None  # (m,) paired pools: the id of the image each start is for
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images)
@@ -45,6 +47,12 @@ class StartPool:
                    None if subjects is None else np.asarray([str(s) for s in subjects]))
 
     @classmethod
+    def paired(cls, images: np.ndarray, image_ids: Sequence[int]) -> StartPool:
+        """Image `image_ids[j]` starts from `images[j]`, and from nothing else."""
+        images = np.ascontiguousarray(images)
+        return cls(images, np.arange(len(images)), None, np.asarray(image_ids, dtype=np.int64))
+
+    @classmethod
     def from_faceset(cls, faceset: Any, split: str | None = None) -> StartPool:
         """The FaceSet's live crops (of `split`, when given)."""
         meta = faceset.meta
@@ -58,8 +66,14 @@ class StartPool:
         return cls(np.asarray(faceset.images[rows]), meta["id"].to_numpy()[rows].astype(np.int64),
                    meta["subject"].astype(str).to_numpy()[rows])
 
-    def candidates(self, generator: np.random.Generator, subject: Any, tries: int) -> np.ndarray:
-        """Row indices to try, in order: other subjects' images in a permutation from `generator`."""
+    def candidates(self, generator: np.random.Generator, subject: Any, tries: int, image_id: int) -> np.ndarray:
+        """Row indices to try, in order: other subjects' images in a permutation from `generator` (a paired
+        pool: the image's own start)."""
+        if self.for_ids is not None:
+            rows = np.flatnonzero(self.for_ids == image_id)
+            if not len(rows):
+                raise AttackError(f"the paired start images have none for image {image_id}")
+            return rows[:1]
         rows = np.arange(len(self.ids))
         if self.subjects is not None and subject is not None:
             rows = rows[self.subjects != str(subject)]

@@ -17,9 +17,10 @@ UNDEFENDED = NO_DEFENCE
 
 def paper_scope(data: Results) -> Results:
     """The run as the paper's figures see it: undefended models attacked on their own database, one answer
-    per query."""
+    per query, at a fixed number of pixels."""
     rows = data.attacks
-    keep = (rows["defence"] == UNDEFENDED) & rows["train_database"].isna() & (rows["eot_draws"] <= 1)
+    keep = ((rows["defence"] == UNDEFENDED) & rows["train_database"].isna() & (rows["eot_draws"] <= 1)
+            & ~rows["open_pixels"].astype(bool))
     return dataclasses.replace(data, attacks=rows[keep.to_numpy(dtype=bool)])
 
 

@@ -28,6 +28,7 @@ from .figures_paper import (
     trajectories_figure,
 )
 from .results import Results
+from .robustness import robustness_figure
 from .summary import selections
 
 
@@ -57,6 +58,8 @@ def draw_figures(data: Results, keys: Collection[str] | None = None) -> tuple[li
               for key, maker in PAPER_FIGURES]
     if _defended(data):
         makers.append(("defence-tradeoff", lambda: tradeoff_figure(data)))
+    if len(data.attacks) and data.attacks["open_pixels"].astype(bool).any():
+        makers.append(("robustness", lambda: robustness_figure(data.attacks)))
     for key, make in makers:
         if keys is not None and key not in keys:
             continue

@@ -32,7 +32,7 @@ class HeadlineRow:
     defence: str
     attack: str
     setting: str
-    pixels: int  # the attack's pixel setting
+    pixels: int  # the attack's pixel setting (0 where it searched how many each image needs)
     query_budget: int  # queries per image the attack ran with
     spoofs: int  # spoof images in the rows
     attacked: int  # of them, called spoof before the attack
@@ -42,6 +42,7 @@ class HeadlineRow:
     median_queries: float  # of the successes (NaN without one)
     median_pixels: float  # pixels changed by the successes (NaN without one)
     criterion: str
+    open_pixels: bool = False  # the attack searched each image's pixel count (decision-based, pixels: auto)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -65,7 +66,7 @@ def headline_rows(data: Results) -> list[HeadlineRow]:
                                str(first["setting"]), int(first["pixels"]), int(group["query_budget"].max()),
                                len(group), n, k, 100.0 * k / n if n else np.nan, (100.0 * low, 100.0 * high),
                                _median(group["queries"], won), _median(group["pixels_changed"], won),
-                               criterion_text(group)))
+                               criterion_text(group), bool(first["open_pixels"])))
     return sorted(out, key=lambda r: (r.database, r.defence != "none", r.defence, r.model, r.attack, r.pixels))
 
 

@@ -83,7 +83,8 @@ def _headline(rows: Sequence[HeadlineRow], figures: Sequence[Figure], out: Path)
             "Median queries", "Median pixels changed", "Budget (queries)"]
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in (
-            *(values[i] for values in varying.values()), r.pixels, f"{r.attacked} of {r.spoofs}", _share(r),
+            *(values[i] for values in varying.values()), "searched per image" if r.open_pixels else r.pixels,
+            f"{r.attacked} of {r.spoofs}", _share(r),
             _number(r.median_queries), _number(r.median_pixels), f"{r.query_budget:,}")) + "</tr>"
         for i, r in enumerate(rows))
     criteria = "; ".join(sorted({r.criterion for r in rows}))

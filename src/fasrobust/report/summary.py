@@ -129,6 +129,8 @@ def _scope_mask(rows: pd.DataFrame, defence: str | None, cross_database: bool, v
         mask &= rows["variant"] == variant
     if "train_database" in rows.columns:
         mask &= rows["train_database"].notna() == cross_database
+    if "open_pixels" in rows.columns:  # how many pixels each image needs: the robustness section's question
+        mask &= ~rows["open_pixels"].astype(bool)
     return mask
 
 

@@ -61,9 +61,11 @@ def build_tables(data: Results) -> list[Table]:
     """Every table the stored rows allow; the defence and cross-database ones only where such rows exist."""
     from .cross_database import cross_database_tables  # both build on this module's Table and cells
     from .defence_tables import defence_tables
+    from .robustness import median_table
 
+    robustness = median_table(data.attacks)
     return [*augmentation_tables(data), *comparison_tables(data), *steps_tables(data), *defence_tables(data),
-            *cross_database_tables(data)]
+            *cross_database_tables(data), *([robustness] if robustness is not None else [])]
 
 
 def fmt(metric: str, value: Any) -> str:

@@ -85,6 +85,9 @@ class ResolvedOutput:
         elif out.ndim == 1 and out.dtype == np.bool_ and self.live_index is None:
             return torch.from_numpy((out != self.spoof_score).astype(np.float32))
         elif out.ndim == 1:
+            if self.live_index is None:
+                raise contract_error(f"{source}: output {self.name or ''} holds class indices, and nothing says "
+                                     "which is live", "--live-index", None)
             numbers = out.astype(np.float64)
             if not np.isfinite(numbers).all() or (numbers != np.round(numbers)).any():
                 raise contract_error(f"{source}: output {self.name or ''} holds {numbers[np.isfinite(numbers)][:1]} "

@@ -86,9 +86,6 @@ class PythonTarget(Target):
         kind = out.kind or OutputKind.PROBABILITY  # the documented contract: the callable returns P(live)
         if kind in (OutputKind.SOFTMAX, OutputKind.LOGITS) and out.live_index is None:
             raise TargetError(f"{self.source}: --output {kind.value} needs the live class; set --live-index")
-        if kind is OutputKind.DECISION and out.live_index is None:
-            raise TargetError(f"{self.source}: --output decision reads a class index (or a boolean) per image; "
-                              "set --live-index to the class that means live (1 for True)")
         self.resolved_output = ResolvedOutput(kind=kind, name=None, live_index=out.live_index,
                                               spoof_score=out.spoof_score)
         self._feeder = InputFeeder(self.resolved_input)

@@ -100,7 +100,7 @@ class Outcome:
 
 
 def search(target: Target, originals: torch.Tensor, keys: torch.Tensor, p_before: np.ndarray, *, policy: Policy,
-           starts: StartPool, subjects: Sequence[Any] | None, tries: int, limit: int, goal: int,
+           starts: StartPool, ids: Sequence[int], subjects: Sequence[Any] | None, tries: int, limit: int, goal: int,
            criterion: Criterion, capacity: int, on_done: Callable[[Outcome], None]) -> None:
     """Run `policy` on every image of `originals` (uint8 (n, H, W, 3), none called live) for at most `limit`
     queries each; `goal` > 0 stops an image once at most that many pixels differ."""
@@ -112,7 +112,7 @@ def search(target: Target, originals: torch.Tensor, keys: torch.Tensor, p_before
     host = originals.cpu().numpy().reshape(n, h * w, 3)
     donors = starts.images.reshape(len(starts.images), h * w, 3)
     waiting = [Problem(index=i, spoof=host[i], rng=(rng := image_generator(int(keys[i]))),
-                       candidates=starts.candidates(rng, None if subjects is None else subjects[i], tries),
+                       candidates=starts.candidates(rng, None if subjects is None else subjects[i], tries, int(ids[i])),
                        p_live=float(p_before[i])) for i in range(n)]
     waiting.reverse()
     active: list[Problem] = []

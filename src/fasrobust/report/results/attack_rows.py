@@ -7,7 +7,10 @@ Columns beside the store's own (see `experiments/store.py`):
   (or a model folder's model.json for `fasrobust attack RUN_DIR`); "unknown" where nothing says;
 - `defences` (the deployed stack as stored), `defence` (its label, "none" undefended), `eot_draws` (the
   answers each query averaged, the attack's `eot` setting: 1 for one answer);
-- `pixels` (the attack's size field), `budget` and `budget_field` (its budget field's value and name),
+- `pixels` (the attack's size field; 0 where it is open), `open_pixels` (True where the attack searched how
+  many pixels each image needs: a decision-based attack without a pixel goal, or `pixels: auto`; such
+  rows answer "how many pixels", `report/robustness.py`, not the paper's fixed-pixel questions),
+  `budget` and `budget_field` (its budget field's value and name),
   `setting` (the other settings, as text) and `setting_key` (attack, other settings and seed: rows with one
   key come from one attack configuration; `eot` is left out, like the defence: it says how the pipeline was
   attacked, and a table shows it as its own row);
@@ -46,10 +49,11 @@ def attack_columns(attacks: pd.Series, settings: pd.Series, seeds: pd.Series) ->
     """Columns every attack has, read through its own settings model: `pixels` (its size field), `budget`
     and `budget_field` (its budget field), `eot_draws`, `setting` and `setting_key` (see the module doc)."""
     from ...attacks import attack_class
+    from ...attacks.settings_model import AUTO_PIXELS
     from ...errors import AttackError
 
-    out: dict[str, list] = {"pixels": [], "budget": [], "budget_field": [], "eot_draws": [], "setting": [],
-                            "setting_key": []}
+    out: dict[str, list] = {"pixels": [], "open_pixels": [], "budget": [], "budget_field": [], "eot_draws": [],
+                            "setting": [], "setting_key": []}
     for attack, values, seed in zip(attacks, settings, seeds, strict=True):
         try:
             model = attack_class(attack).Settings
@@ -57,7 +61,9 @@ def attack_columns(attacks: pd.Series, settings: pd.Series, seeds: pd.Series) ->
         except AttackError:  # an attack this fasrobust does not have: shown by name, never computed with
             size_field, budget_field = "pixels", ""
         others = {k: v for k, v in values.items() if k not in (size_field, budget_field, EOT)}
-        out["pixels"].append(int(values.get(size_field, 0)))
+        size = values.get(size_field, 0)
+        out["pixels"].append(0 if size == AUTO_PIXELS else int(size or 0))
+        out["open_pixels"].append(size == AUTO_PIXELS or not size)
         out["budget"].append(int(values.get(budget_field, 0)) if budget_field else 0)
         out["budget_field"].append(budget_field)
         out["eot_draws"].append(int(values.get(EOT) or 1))
@@ -132,6 +138,7 @@ def empty_attacks() -> pd.DataFrame:
                "threshold", "query_budget", "queries", "success", "already_live", "verified", "p_live_before",
                "p_live_after", "pixels_changed", "perturbation", "trajectory", "l0_trajectory", "start_image_id",
                "png", "note", "extra", "model_key", "defences", "defence", "train_database", *_SYSTEM_COLUMNS,
-               "labels", "is_spoof", "model_queries", "pixels", "budget", "budget_field", "eot_draws", "setting",
+               "labels", "is_spoof", "model_queries", "pixels", "open_pixels", "budget", "budget_field", "eot_draws",
+               "setting",
                "setting_key", "group", "system_key", *metric_column_names()]
     return pd.DataFrame(columns=list(dict.fromkeys(columns)))
