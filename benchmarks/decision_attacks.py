@@ -22,6 +22,7 @@ Needs the peers extra for foolbox (pip install foolbox); without it that column 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -173,42 +174,53 @@ class Spent(Exception):
     """The budget of a method without one (foolbox) is used up."""
 
 
+class LabelOnly(torch.nn.Module):
+    """foolbox's view of the oracle: two logits (spoof, live) from its decision on the rounded 8-bit image;
+    counts queries, keeps the fewest pixels of any image called live, and stops at the budget."""
+
+    def __init__(self, oracle, spoof: np.ndarray, start: np.ndarray, queries: int):
+        super().__init__()
+        self.oracle, self.spoof, self.queries = oracle, spoof, queries
+        self.spent, self.best = 0, int((spoof != start).any(axis=-1).sum())
+        self.trail = [(0, self.best)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        images = (x.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+        if self.spent + len(images) > self.queries:
+            raise Spent
+        live = self.oracle(images)
+        for image, is_live in zip(images, live, strict=True):
+            self.spent += 1
+            l0 = int((image != self.spoof).any(axis=-1).sum())
+            if is_live and l0 < self.best:
+                self.best = l0
+                self.trail.append((self.spent, l0))
+        decisions = torch.from_numpy(live.astype(np.float32))
+        return torch.stack([1 - decisions, decisions], dim=1) * 10
+
+
+def label_oracle(target):
+    """The target's decision as booleans, for uint8 (n, H, W, 3) images."""
+    return lambda images: np.asarray(target(np.ascontiguousarray(images))) >= 0.5
+
+
 def foolbox_pointwise(oracle, spoofs, starts, queries: int) -> list[np.ndarray] | None:
     if importlib.util.find_spec("foolbox") is None:
         print("foolbox not installed (pip install foolbox): its column is skipped", flush=True)
         return None
     import foolbox as fb
 
+    def as_float(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
+
     trails = []
     for spoof, start in zip(spoofs, starts, strict=True):
-        record = {"spent": 0, "best": int((spoof != start).any(axis=-1).sum()), "trail": []}
-        record["trail"].append((0, record["best"]))
-
-        class LabelOnly(torch.nn.Module):
-            """Two logits (spoof, live) from the oracle's decision on the rounded 8-bit image."""
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                images = (x.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-                if record["spent"] + len(images) > queries:
-                    raise Spent
-                live = oracle(images)
-                for image, is_live in zip(images, live, strict=True):
-                    record["spent"] += 1
-                    l0 = int((image != spoof).any(axis=-1).sum())
-                    if is_live and l0 < record["best"]:
-                        record["best"] = l0
-                        record["trail"].append((record["spent"], l0))
-                logits = torch.from_numpy(live.astype(np.float32))
-                return torch.stack([1 - logits, logits], dim=1) * 10
-
-        model = fb.PyTorchModel(LabelOnly().eval(), bounds=(0, 1))
-        as_float = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
-        try:
-            fb.attacks.PointwiseAttack().run(model, as_float(spoof), fb.criteria.Misclassification(torch.tensor([0])),
+        counted = LabelOnly(oracle, spoof, start, queries).eval()
+        with contextlib.suppress(Spent):
+            fb.attacks.PointwiseAttack().run(fb.PyTorchModel(counted, bounds=(0, 1)), as_float(spoof),
+                                             fb.criteria.Misclassification(torch.tensor([0])),
                                              starting_points=as_float(start))
-        except Spent:
-            pass
-        trails.append(np.array(record["trail"] + [(queries, record["best"])], dtype=float))
+        trails.append(np.array(counted.trail + [(queries, counted.best)], dtype=float))
     return trails
 
 
@@ -245,7 +257,7 @@ def main() -> None:
         faces_dir, model_dir = trained(args.work, name)
         faces = FaceSet.load(faces_dir)
         target = load_target(model_dir).hide_score()
-        oracle = lambda images: np.asarray(target(np.ascontiguousarray(images))) >= 0.5  # noqa: E731
+        oracle = label_oracle(target)
         ids, spoofs, starts = spoofs_and_starts(oracle, faces, args.images, args.seed)
         print(f"{name}: {len(ids)} caught spoofs, {spoofs.shape[1]}x{spoofs.shape[2]}", flush=True)
         table[name] = {}
