@@ -169,3 +169,26 @@ def test_an_unknown_label_stops_the_run_in_one_line_and_keeps_what_was_stored(se
     assert f"{url}/uncertain" in line and "unknown decision label 'uncertain'" in line
     with ResultsStore(out_dir / "results.sqlite") as store:
         assert len(store.attacks()) == 2, "the first attack's rows are kept"
+
+
+def test_a_users_own_start_images_are_used_and_named_in_the_job(service, faces, capsys, tmp_path):
+    from PIL import Image
+
+    url, _ = service
+    folder = tmp_path / "starts"
+    folder.mkdir()
+    for i, value in enumerate((200, 230)):
+        Image.fromarray(np.full((SIZE, SIZE, 3), value, dtype=np.uint8)).save(folder / f"{i}.png")
+    out_dir = tmp_path / "run"
+    code, _, err = run_cli(capsys, "attack", *contract_args(url), "--faceset", faces, "--out", out_dir,
+                           "--attack", "pointwise", "--queries", 40, "--limit", 2, "--starts", folder)
+    assert code == 0, err
+    with ResultsStore(out_dir / "results.sqlite") as store:
+        rows, jobs = store.attacks(), store.jobs()
+    assert set(rows["start_image_id"]) <= {0, 1} and rows["success"].all()
+    attack_jobs = [s for s in jobs["settings"] if isinstance(s, dict) and "attack" in s]
+    assert attack_jobs and all(len(s.get("starts", "")) == 16 for s in attack_jobs), "the starts name the job"
+    (folder / "0.png").write_bytes(b"not a png")
+    code, _, err = run_cli(capsys, "attack", *contract_args(url), "--faceset", faces, "--out", tmp_path / "other",
+                           "--attack", "pointwise", "--queries", 40, "--limit", 2, "--starts", folder)
+    assert code != 0 and "0.png" in err.strip().splitlines()[-1] and "not a readable image" in err

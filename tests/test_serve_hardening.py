@@ -219,3 +219,20 @@ def test_batcher_merges_waiting_requests_of_one_size_and_keeps_others_apart():
         release.wait(0.01)
     assert calls == [2, 10, 6], calls  # alone, then the five 8x8 together, then the three 9x9
     assert all(out[i].tolist() == [float(side)] * 2 for i, side in enumerate(sizes))
+
+
+def test_eight_concurrent_50_mb_bodies_are_refused_unread_and_the_memory_comes_back(served):
+    """Each body is over the request limit: refused from its Content-Length (413) before a byte of it is read,
+    so the server's peak memory barely moves and its resident memory ends where it was."""
+    proc, url = served
+    body = b'{"images": ["' + b"A" * (50 << 20) + b'"]}'
+    before_peak, before = memory_kib(proc.pid, "VmHWM"), memory_kib(proc.pid, "VmRSS")
+    results = _post_many(url, [body] * 8)
+    answered = [r for r in results if isinstance(r, tuple)]
+    assert all(status == 413 for status, _ in answered), answered[:2]
+    assert all(isinstance(r, tuple | ConnectionError | OSError) for r in results)
+    grown = (memory_kib(proc.pid, "VmHWM") - before_peak) / 1024
+    assert grown < 200, f"peak RSS grew by {grown:.0f} MiB"
+    with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
+        assert http.post("/v1/score", json={"images": [png(np.zeros((SIZE, SIZE, 3), np.uint8))]}).status_code == 200
+    assert memory_kib(proc.pid, "VmRSS") <= before * 1.1 + 16 * 1024, "the memory came back"

@@ -37,9 +37,10 @@ def fields_help(model: type[BaseModel]) -> dict[str, str]:
 
 
 class Settings(BaseModel):
-    """Base for every settings model: unknown keys are errors, values are immutable."""
+    """Base for every settings model: unknown keys are errors, values are immutable, numbers are finite (an
+    `inf` scale or a `nan` threshold is refused where it is read, not blamed on the model later)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @classmethod
     def load(cls: type[S], path: str | Path, **overrides: Any) -> S:

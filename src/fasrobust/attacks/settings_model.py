@@ -46,7 +46,7 @@ class AttackSettings(BaseModel):
     """Base of every attack's settings. Subclasses declare fields and the two class attributes; `eot`, how
     many answers of a randomized pipeline each query averages, is every attack's (see `eot.py`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     eot: Annotated[Whole | None, Field(ge=1, le=MAX_EOT_DRAWS, description="answers of the pipeline averaged per "
                                        "query, expectation over transformation (default: 8 when the pipeline "

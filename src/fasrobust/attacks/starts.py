@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,48 @@ class StartPool:
             rows = rows[self.subjects != str(subject)]
         return rows[generator.permutation(len(rows))[:tries]]
 
+    def fingerprint(self) -> str:
+        """Identifies the pool in job ids: the hash of its images and ids."""
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(self.images).tobytes())
+        digest.update(np.asarray(self.ids, dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
     def check_size(self, height: int, width: int) -> None:
         if self.images.shape[1:3] != (height, width):
             raise AttackError(f"start images are {self.images.shape[2]}x{self.images.shape[1]}, the attacked "
                               f"images {width}x{height}; give start images of the same size")
+
+
+#: Image files a folder of start images may hold.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def load_starts(path: str | Path) -> StartPool:
+    """A user's start images: a FaceSet folder (its live crops, every split) or a folder of image files (all
+    of one size, read as RGB in name order; ids are their positions)."""
+    from ..errors import DataError
+
+    path = Path(path)
+    if (path / "faceset.json").is_file():
+        from ..data.faceset import FaceSet
+
+        return StartPool.from_faceset(FaceSet.load(path))
+    if not path.is_dir():
+        raise DataError("start images: not a FaceSet or a folder of images", path)
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"start images: no {', '.join(IMAGE_SUFFIXES)} file in the folder", path)
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as picture:
+                images.append(np.asarray(picture.convert("RGB")))
+        except (OSError, UnidentifiedImageError):
+            raise DataError("start images: not a readable image", file) from None
+    if len({image.shape for image in images}) > 1:
+        raise DataError("start images: the images differ in size; give crops of the attacked size", path)
+    return StartPool.of(np.stack(images))

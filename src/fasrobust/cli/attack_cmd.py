@@ -61,6 +61,10 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
            max_active: int | None = typer.Option(None, "--max-active", min=1,
                                                  help="Images attacked side by side (speed only)."),
            out: Path | None = typer.Option(None, "--out", help="Run directory for results (default: RUN_DIR)."),
+           starts: Path | None = typer.Option(None, "--starts", help="Decision-based attacks: start from these "
+                                              "live images (a FaceSet's live crops, or a folder of images of the "
+                                              "attacked size) instead of the FaceSet's live crops of other "
+                                              "subjects."),
            defence: list[str] | None = typer.Option(None, "--defence", help="Put the target behind a deployed "
                                                     f"defence: {_defence_examples()}. Repeat to stack, applied in "
                                                     "order."),
@@ -93,7 +97,9 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
                       f"{settings.query_budget():,} queries per image)")
         summary = evaluate_attack(target, faces, attack=chosen, run_dir=out, target_id=opened.target_id,
                                   selection=selection, seed=seed, defences=stack, max_active=max_active,
-                                  target_source={"source": opened.source, "contract": opened.contract})
+                                  target_source={"source": opened.source, "contract": opened.contract,
+                                                 **({"options": opened.options} if opened.options else {})},
+                                  starts=starts)
     _print(summary, out)
     _raise_failures(summary)
 

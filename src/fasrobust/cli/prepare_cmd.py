@@ -64,6 +64,10 @@ def prepare_command(
     typer.echo(str(faces.root))
 
 
+#: Dropped rows named in the summary.
+_SHOWN = 10
+
+
 def parse_caps(text: str) -> str | dict[str, dict[str, int]]:
     """'table1', or 'split=N' (both classes) / 'split=LIVE/SPOOF', comma-separated."""
     if text.strip().lower() == "table1":
@@ -114,3 +118,8 @@ def _summary(info: dict[str, Any], counts: dict[str, dict[str, int]]) -> None:
                       f"({info['cache']['pruned_bytes'] / 1e6:.1f} MB; --keep-cache keeps them)")
     for error in info.get("errors", [])[:5]:
         console.print(f"[yellow]unreadable:[/] {error['error']}")
+    dropped = info.get("unplaced", [])
+    for entry in dropped[:_SHOWN]:  # every dropped row is in faceset.json; `fasrobust inspect` lists them too
+        typer.secho(f"not used: {entry['path']}" + (f" ({entry['reason']})" if entry["reason"] else ""), fg="yellow")
+    if len(dropped) > _SHOWN:
+        console.print(f"... and {len(dropped) - _SHOWN} more not used (listed in faceset.json's 'unplaced')")

@@ -31,7 +31,8 @@ def serve(
     max_batch: int | None = typer.Option(None, "--max-batch", min=1,
                                          help="Images per model call (default: chosen for the device)."),
     max_images: int = typer.Option(1024, "--max-images", min=1, help="Most images one request may carry."),
-    max_mb: int = typer.Option(64, "--max-mb", min=1, help="Largest request body, in MiB."),
+    max_mb: int = typer.Option(16, "--max-mb", min=1, help="Largest request body, in MiB (a larger "
+                               "one is refused from its Content-Length, before it is read)."),
     max_megapixels: int = typer.Option(64, "--max-megapixels", min=1,
                                        help="Most decoded pixels one request may ask for, in units of 2**20; "
                                             "checked from the PNG headers before decoding."),

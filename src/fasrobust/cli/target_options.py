@@ -10,6 +10,7 @@ when the command runs, so `--help` imports neither torch nor the targets package
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,13 +67,16 @@ TARGET_PARAMETERS: list[inspect.Parameter] = [
     _option("spoof_score", bool, False, "--spoof-score", "The single score means spoof (higher = attack); "
             "P(live) = 1 - score."),
     _option("threshold", float, 0.5, "--threshold", "A face is called live iff P(live) >= this (on P(live), "
-            "after --spoof-score).", min=0.0, max=1.0),
+            "after --spoof-score); checked, like every value, by the contract."),
     _option("live_value", str | None, None, "--live-value", "With --output decision: the answer's label(s) "
             "that mean live, e.g. 'realface' (comma-separated for several)."),
     _option("spoof_value", str | None, None, "--spoof-value", "With --output decision: the label(s) that mean "
             "spoof, e.g. 'spoofface,uncertain'; any other label stops the run."),
     _option("label_only", bool, False, "--label-only", "Let the attack see only the decision (P(live) >= "
             "--threshold), as a service that hides its score would; only decision-based attacks run."),
+    _option("trust_model", bool, False, "--trust-model", "Run a TensorFlow SavedModel even when its graph holds "
+            "operations outside fasrobust's numeric allow-list (files, Python, network): only for your own "
+            "model. Recorded with the run."),
     _option("device", str, "auto", "--device", "torch device for a run directory (auto, cpu, cuda ...); "
             "for ONNX, cpu or cuda picks the execution provider."),
     _option("request", str | None, None, "--request", "HTTP request format: json (base64 image at "
@@ -87,6 +91,12 @@ TARGET_PARAMETERS: list[inspect.Parameter] = [
             "(lossy: destroys most few-pixel changes)."),
     _option("rate_limit", float | None, None, "--rate-limit", "At most this many HTTP requests per second.",
             min=0.0),
+    _option("connect_timeout", float | None, None, "--connect-timeout", "Seconds to connect to a service "
+            "(default 5)."),
+    _option("timeout", float | None, None, "--timeout", "Seconds to wait for each piece of a service's answer "
+            "(default 30)."),
+    _option("deadline", float | None, None, "--deadline", "Seconds one request to a service may take, answer "
+            "included (default 60); a request past it is retried, then left to a re-run."),
     _option("header_env", list[str] | None, None, "--header-env", "NAME=ENVVAR: send header NAME with the "
             "value of environment variable ENVVAR (repeatable; never put secrets on the command line)."),
 ]
@@ -101,6 +111,7 @@ class OpenedTarget:
     source: str
     contract: dict[str, Any]  # the contract as stated (JSON-ready)
     description: dict[str, Any] = field(default_factory=dict)  # target.describe(): the contract as resolved
+    options: dict[str, Any] = field(default_factory=dict)  # adapter options a worker must open it with too
 
 
 def contract_from_values(values: dict[str, Any]):
@@ -146,7 +157,21 @@ def open_target(run_dir: Path | str | None, values: dict[str, Any]) -> OpenedTar
         flag = "--header-env" if "headers_env" in service else f"--{sorted(service)[0].replace('_', '-')}"
         raise ConfigError(f"{flag} applies to an HTTP service (--url) only")
     options = {"device": values.get("device") or "auto"} if adapter_info(entry).takes_device else {}
+    timing = {k: float(values[k]) for k in ("connect_timeout", "timeout", "deadline") if values.get(k) is not None}
+    for key, seconds in timing.items():
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ConfigError(f"--{key.replace('_', '-')}: give a finite number of seconds above 0, got {seconds}")
+    if timing:
+        if entry.name != "http":
+            raise ConfigError(f"--{next(iter(timing)).replace('_', '-')} applies to an HTTP service (--url) only")
+        options.update(timing)
+    if values.get("trust_model"):
+        if entry.name != "keras":
+            raise ConfigError("--trust-model applies to a TensorFlow SavedModel (--keras DIR) only: the other "
+                              "formats hold no program to trust")
+        options["trust_model"] = True
     name = target_id(source, contract)
     target = load_target(source, contract, **options)
     return OpenedTarget(target=target, target_id=name, source=source,
-                        contract=contract.model_dump(mode="json"), description=target.description())
+                        contract=contract.model_dump(mode="json"), description=target.description(),
+                        options={k: v for k, v in options.items() if k != "device"})

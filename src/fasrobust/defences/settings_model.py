@@ -22,7 +22,7 @@ __all__ = ["DefenceSettings", "Whole"]
 class DefenceSettings(BaseModel):
     """Base of every defence's settings. Subclasses declare their fields and `positional`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: The registered name ("median"); set by `register_defence`.
     name: ClassVar[str] = ""

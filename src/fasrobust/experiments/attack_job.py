@@ -91,11 +91,12 @@ def faceset_fingerprint(faceset: FaceSet) -> str:
 def plan_attack_jobs(*, target_id: str, faceset_id: str, split: str, labels: str, image_ids: Sequence[int],
                      attack: AttackSpec, seed: int, shard_size: int = 64,
                      defences: Sequence[Mapping[str, Any]] | None = None,
-                     system: Mapping[str, Any] | None = None) -> list[AttackJob]:
+                     system: Mapping[str, Any] | None = None, starts: str | None = None) -> list[AttackJob]:
     """Cut `image_ids` into shards of `shard_size` and name each by everything that defines it: the target,
     the FaceSet and its images, the attack as `{name, settings}`, the seed, the deployed defence stack
     (canonical JSON, `defences.stack_json`, when there is one) and, for a model an experiment trained, its
-    identity under "system" (what the report groups by)."""
+    identity under "system" (what the report groups by), and the fingerprint of a user's own start images for
+    a decision-based attack (`starts`; the default, the FaceSet's live crops, is the FaceSet's own)."""
     if shard_size < 1:
         raise AttackError(f"shard size must be >= 1, got {shard_size}")
     if not image_ids:
@@ -109,6 +110,8 @@ def plan_attack_jobs(*, target_id: str, faceset_id: str, split: str, labels: str
             settings["system"] = dict(system)
         if defences:
             settings["defences"] = [dict(d) for d in defences]
+        if starts:
+            settings["starts"] = starts
         jobs.append(AttackJob(job_id(KIND, settings), shard, ids, settings))
     return jobs
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..attacks.spec import AttackSpec
+from ..attacks.starts import load_starts
 from ..data.faceset import FaceSet
 from ..errors import DataError
 from ..targets.base import Target
@@ -56,16 +57,18 @@ class AttackSummary:
 
 def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet, *, attack: AttackSpec,
                 selection: ImageSelection, seed: int, defences: list[dict[str, Any]] | None = None,
-                max_active: int | None = None) -> tuple[list[Job], list[int]]:
+                max_active: int | None = None, starts: Path | None = None) -> tuple[list[Job], list[int]]:
     """The shard jobs of one (target, defence stack, attack, selection), and the FaceSet ids they attack.
     `max_active` (images searched side by side) travels in the jobs' inputs: it changes speed, not results."""
     ids = select_image_ids(faceset, split=selection.split, labels=selection.labels, limit=selection.limit,
                            seed=selection.seed)
     planned = plan_attack_jobs(target_id=target_id, faceset_id=faceset_fingerprint(faceset), split=selection.split,
                                labels=selection.labels.value, image_ids=ids, attack=attack, seed=seed,
-                               shard_size=selection.shard_size, defences=defences)
+                               shard_size=selection.shard_size, defences=defences,
+                               starts=load_starts(starts).fingerprint() if starts else None)
     inputs = {"faceset": str(Path(faceset.root).resolve()), "target": {"id": target_id, **target_source},
-              **({"attack_options": {"max_active": int(max_active)}} if max_active else {})}
+              **({"attack_options": {"max_active": int(max_active)}} if max_active else {}),
+              **({"starts": str(Path(starts).resolve())} if starts else {})}
     behind = f" behind {_describe(defences)}" if defences else ""
     jobs = [Job(p.job_id, JobKind.ATTACK, p.settings, inputs,
                 label=f"attack{behind} {attack.describe()} shard {p.shard + 1}/{len(planned)}") for p in planned]
@@ -75,23 +78,27 @@ def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet,
 def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run_dir: str | Path, target_id: str,
                     selection: ImageSelection, seed: int = 0, target_source: dict[str, Any] | None = None,
                     check: bool = True, defences: list[dict[str, Any]] | None = None,
-                    max_active: int | None = None) -> AttackSummary:
+                    max_active: int | None = None, starts: Path | None = None) -> AttackSummary:
     """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc.
     `defences` (canonical JSON, `defences.stack_json`) puts the target behind that stack: the shards wrap it,
     the attack queries the whole pipeline, and the sanity check runs on the pipeline too. An unset `eot`
-    is chosen for the pipeline (randomized or not) before the shards are named."""
+    is chosen for the pipeline (randomized or not) before the shards are named. `starts` (a FaceSet or a folder
+    of images) replaces the FaceSet's live crops as the start images of a decision-based attack."""
     if faceset.root is None:
         raise DataError("the FaceSet must be on disk (write it first): attack jobs read it by path")
     attack.attack_class().check_target(target)  # a score attack on a decision target: one line, before any shard
     attack = attack.for_pipeline(randomized=_randomized(target, defences))
     jobs, ids = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
-                            selection=selection, seed=seed, defences=defences, max_active=max_active)
+                            selection=selection, seed=seed, defences=defences, max_active=max_active,
+                            starts=starts)
     layout = RunDir(run_dir)
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.record_groups([{"key": job_id("group", {"target": target_id, "attack": attack.as_json(), "seed": seed,
                                                     "defences": defences or [], "images": ids}),
                            "target": target_id, "attack": attack.as_json(), "seed": seed,
                            **({"defences": defences} if defences else {}), "image_ids": ids,
+                           **({"trusted_model": True} if (target_source or {}).get("options", {}).get("trust_model")
+                              else {}),
                            "shards": [j.id for j in jobs]}])
     with ResultsStore(layout.store_file) as store:
         todo = [j for j in jobs if not store.is_done(j.id)]

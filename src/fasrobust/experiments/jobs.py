@@ -252,6 +252,7 @@ def _open_target(task: Task):
 def attack_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
     """Attack one shard of images with one target; PNGs go to the run directory's `adversarial/`. The
     target's sanity check runs before its first shard in each process."""
+    from ..attacks.starts import load_starts
     from ..targets.checks import check_target
     from .attack_job import attack_of, run_attack_shard, shard_images
 
@@ -268,8 +269,9 @@ def attack_job(task: Task) -> tuple[dict[str, Any], list[AttackRow]]:
         if checked not in _CHECKED_TARGETS:
             check_target(attacked, shard_images(faceset, s["image_ids"]))
             _CHECKED_TARGETS.add(checked)
+        starts = load_starts(task.inputs["starts"]) if task.inputs.get("starts") else None
         rows = run_attack_shard(attacked, faceset, s["image_ids"], attack, Path(task.run_dir), seed=s["seed"],
-                                defences=stack)
+                                defences=stack, starts=starts)
     finally:
         if owned:
             target.close()

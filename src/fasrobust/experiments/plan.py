@@ -203,9 +203,9 @@ def _evaluate_job(spec: ExperimentSpec, train: Job, test_prepare: Job, deployed:
     s = train.settings
     database = test_prepare.settings["database"]
     settings = {"database": database, **{k: s[k] for k in ("augment", "steps", "train_seed", "model")},
-                "train_job": train.id, "options": dict(spec.evaluate), **_variant_key(train)}
+                "train_job": train.id, "options": spec.evaluate.given(), **_variant_key(train)}
     inputs = {"faceset": test_prepare.inputs["faceset"], "model_dir": train.inputs["model_dir"],
-              "options": dict(spec.evaluate)}
+              "options": spec.evaluate.given()}
     needs = (train.needs[0], train.id)
     variant = f" ({s['variant']})" if "variant" in s else ""
     label = f"evaluate {s['database']} {s['augment']}{variant} {s['steps']} steps seed {s['train_seed']}"
@@ -289,8 +289,9 @@ def _external_targets(spec: ExperimentSpec, names: list[str] | None, database: s
         # `augment` carries the target's name so it takes a row of the per-database tables.
         identity = {"database": database, "augment": f"{entry.name} (external)", "model": "external",
                     "target_name": entry.name}
-        refs.append(ModelRef(key, database, identity, {"id": key, "source": source, "contract": entry.contract},
-                             (prepare.id,), f"{entry.name} (external)"))
+        opened = {"id": key, "source": source, "contract": entry.contract,
+                  **({"options": {"trust_model": True}} if entry.trust_model else {})}
+        refs.append(ModelRef(key, database, identity, opened, (prepare.id,), f"{entry.name} (external)"))
     return refs
 
 

@@ -210,6 +210,7 @@ class ExternalTarget(Settings):
     source: str
     database: str
     contract: dict[str, Any] = Field(default_factory=dict)
+    trust_model: bool = False  # run a SavedModel whose graph holds operations outside the numeric allow-list
 
     def resolved_source(self, data_root: Path | None) -> str:
         if "://" in self.source or self.source.startswith("python:"):
@@ -228,6 +229,19 @@ class TrainingVariant(Settings):
     name: str = Field(pattern=_NAME)
     description: str = ""
     training: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluateOptions(Settings):
+    """How a model's clean metrics are computed (`training.evaluate.evaluate`'s options): the split the EER
+    threshold is chosen on (None: dev, else train, never test) and the split scored. An unknown key is
+    refused here, where the spec is read."""
+
+    dev_split: str | None = None
+    test_split: str = "test"
+
+    def given(self) -> dict[str, Any]:
+        """What the spec stated, as it stated it (the job ids of earlier runs keep their value)."""
+        return self.model_dump(exclude_unset=True)
 
 
 class ImageSelection(Settings):
@@ -258,7 +272,7 @@ class ExperimentSpec(Settings):
     databases: list[DatabaseSpec] = Field(min_length=1)
     model: dict[str, Any] = Field(default_factory=dict)  # TrainSettings keys about the model
     training: dict[str, Any] = Field(default_factory=dict)  # the other TrainSettings keys
-    evaluate: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of evaluate()
+    evaluate: EvaluateOptions = Field(default_factory=EvaluateOptions)
     grid: Grid = Field(default_factory=Grid)
     targets: list[ExternalTarget] = Field(default_factory=list)  # models trained elsewhere, attacked too
     variants: list[TrainingVariant] = Field(default_factory=list)  # training-time defences and other variants

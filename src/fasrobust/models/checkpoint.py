@@ -12,9 +12,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -23,6 +24,7 @@ from torch import nn
 from ..errors import FasrobustError, ModelError
 from ..paths import resolve_recorded
 from ..provenance import bytes_sha256, versions, write_bytes_atomic, write_json_atomic
+from ..settings import describe_validation_error
 from .preprocessing import PRESETS, Preprocessing, PreprocessingPreset
 from .registry import create_model, model_spec
 
@@ -112,6 +114,20 @@ def _paths(path: Path) -> tuple[Path, Path]:
     raise ModelError("expected a run directory or a .safetensors checkpoint", path)
 
 
+class _Record(BaseModel):
+    """The fields of model.json that loading reads, checked like any option before they are used (a file is
+    input like any other); the rest of the record is kept as it is."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    model: str
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    output: Literal["logit", "probability", "softmax2"] = "logit"
+    input_size: int | None = Field(None, ge=1, le=8192)
+    preprocessing: dict[str, Any] | None = None
+    live_index: int | None = Field(None, ge=0, le=1)
+
+
 def read_info(path: str | Path) -> dict[str, Any]:
     """model.json of a run directory or checkpoint file, checked to be ours."""
     _, info_path = _paths(Path(path))
@@ -125,6 +141,10 @@ def read_info(path: str | Path) -> dict[str, Any]:
         raise ModelError(f"model.json is not a {FORMAT} record", info_path)
     if info.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"unsupported checkpoint format version {info.get('format_version')!r}", info_path)
+    try:
+        _Record.model_validate(info)
+    except ValidationError as exc:
+        raise ModelError(f"model.json {describe_validation_error(exc)}", info_path) from None
     return info
 
 
@@ -175,7 +195,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
         raise ModelError(f"weights file cannot be read ({exc})", weights_path) from None
     try:
         model = create_model(info["model"], **info.get("model_kwargs", {}))
-    except (FasrobustError, KeyError) as exc:
+    except (FasrobustError, KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model.json cannot rebuild its model: {exc}", info_path) from None
     check_state(model, state, weights_path)
     model.load_state_dict(state)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import TargetError
 from .base import Target
-from .contract import Contract, OutputKind
+from .contract import Contract, FileMetadata, OutputKind
 from .inputs import Dim, InputFeeder, resolve_input
 from .outputs import resolve_output
 
@@ -54,11 +54,12 @@ class ArrayModelTarget(Target):
     def _setup(self, declared: Declared, contract: Contract, *, source: Any, max_batch: int | str = "auto",
                query_budget: int | None = None, name: str = "") -> None:
         self.source, self.contract, self.declared = str(source), contract, declared
+        meta = FileMetadata.checked(declared.meta, source)
         self.resolved_input = resolve_input(contract.input, shape=declared.input_shape, uint8=declared.uint8,
-                                            meta=declared.meta, source=source)
+                                            meta=meta, source=source)
         self._output_index, self.resolved_output = resolve_output(
             contract.output, names=declared.output_names, shapes=declared.output_shapes,
-            inferred=declared.inferred, meta=declared.meta, source=source)
+            inferred=declared.inferred, meta=meta, source=source)
         self._feeder = InputFeeder(self.resolved_input)
         fixed = declared.fixed_batch
         if max_batch == "auto":

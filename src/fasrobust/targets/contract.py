@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError, TargetError
 from ..settings import Settings, describe_validation_error
@@ -203,6 +203,31 @@ class TargetSpec(Settings):
         from .adapters import load_target
 
         return load_target(self.source, self.contract, **options)
+
+
+class FileMetadata(Settings):
+    """The contract a model file states about itself (ONNX metadata_props, a Keras/TFLite sidecar), checked
+    like the options before anything uses it; keys it does not know are left alone (other tools write theirs)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+    layout: Layout | None = None
+    channels: Channels | None = None
+    input_size: int | None = Field(None, ge=1, le=8192)
+    output: OutputKind | None = None
+    live_index: int | None = Field(None, ge=0)
+    preprocessing: dict[str, Any] | None = None
+
+    _legacy = field_validator("output", mode="before")(OutputContract._legacy_kind.__func__)
+
+    @classmethod
+    def checked(cls, meta: Mapping[str, Any] | None, source: Any) -> dict[str, Any]:
+        """`meta` with its known keys validated (one line naming the key and the file on a bad value)."""
+        try:
+            model = cls.model_validate(dict(meta or {}))
+        except ValidationError as exc:
+            raise TargetError(f"the file's own metadata: {describe_validation_error(exc)}", path=source) from None
+        return {**(meta or {}), **model.model_dump(mode="json", exclude_none=True)}
 
 
 def contract_error(problem: str, option: str, source: Any = None) -> TargetError:

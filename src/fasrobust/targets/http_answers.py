@@ -18,8 +18,13 @@ from ..errors import TargetError
 from .contract import OutputContract, OutputKind
 from .http_contract import MissingField, parse_path, read_path
 
-#: The most bytes read from one answer: a decision or a score takes a few dozen, a batch of them a few KiB.
+#: The most bytes read from one answer: a decision or a score takes a few dozen bytes, so an answer may hold
+#: 64 KiB plus 4 KiB per image it answers for (a service's own fields, ids, a message), and never more
+#: than MAX_ANSWER_BYTES.
 MAX_ANSWER_BYTES = 1 << 20
+ANSWER_BASE_BYTES, ANSWER_BYTES_PER_IMAGE = 64 << 10, 4 << 10
+#: Seconds to connect, and to wait for each piece of an answer (a liveness API answers within a few).
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 5.0, 30.0
 #: The most seconds one request may take, body included (a service that trickles bytes never times out
 #: between reads, so the read timeout alone does not bound it).
 REQUEST_DEADLINE_S = 60.0
@@ -31,10 +36,18 @@ class BadAnswer(Exception):
     """The service answered something fasrobust will not read (the message says what)."""
 
 
+class Stalled(BadAnswer):
+    """The answer did not finish within the deadline: the service may be slow now and fine later."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = MAX_ANSWER_BYTES
     deadline_s: float = REQUEST_DEADLINE_S
+
+    def for_images(self, n: int) -> Limits:
+        """The limits of an answer for n images: its bytes derived from n, within `max_bytes`."""
+        return Limits(min(self.max_bytes, ANSWER_BASE_BYTES + ANSWER_BYTES_PER_IMAGE * max(1, n)), self.deadline_s)
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or not self.deadline_s > 0:
@@ -55,7 +68,7 @@ def read_body(response: Any, limits: Limits, started: float) -> bytes:
         if size > limits.max_bytes:
             raise BadAnswer(f"answer longer than {limits.max_bytes:,} bytes refused")
         if time.monotonic() - started > limits.deadline_s:
-            raise BadAnswer(f"answer still arriving after {limits.deadline_s:g} s; refused")
+            raise Stalled(f"answer still arriving after {limits.deadline_s:g} s (--deadline); stopped reading")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -36,11 +36,14 @@ from .adapters import register_adapter
 from .base import Target
 from .contract import Channels, Contract, Encoding, Layout, OutputKind, RequestKind
 from .http_answers import (
+    CONNECT_TIMEOUT_S,
     MAX_ANSWER_BYTES,
+    READ_TIMEOUT_S,
     REQUEST_DEADLINE_S,
     AnswerReader,
     BadAnswer,
     Limits,
+    Stalled,
     parse_json,
     read_body,
 )
@@ -85,14 +88,16 @@ class HttpTarget(Target):
     """Scores images by asking an HTTP endpoint. `max_batch` is images per request (the service contract's
     `batch_per_request` when it has one); one call sends up to `concurrency` requests in parallel.
     `retries=3` means up to 4 attempts per request, waiting backoff * 2**k seconds before attempt k+1.
-    `timeout` bounds connecting and each read, `deadline` the whole request. TLS certificates are verified
+    `connect_timeout` bounds connecting, `timeout` each read, `deadline` the whole request, answer included;
+    a request past any of them is retried, then a transient failure a re-run may resume. TLS certificates are verified
     unless `verify_tls=False`."""
 
     @classmethod
     def fingerprint(cls, source: str) -> str:
         return f"url:{source}"
 
-    def __init__(self, url: str, contract: Contract | Mapping[str, Any] | None = None, *, timeout: float = 10.0,
+    def __init__(self, url: str, contract: Contract | Mapping[str, Any] | None = None, *,
+                 timeout: float = READ_TIMEOUT_S, connect_timeout: float = CONNECT_TIMEOUT_S,
                  retries: int = 3, backoff: float = 0.5, max_batch: int = 64, concurrency: int = 4,
                  query_budget: int | None = None, verify_tls: bool = True, headers: dict[str, str] | None = None,
                  input_size: int | None = None, name: str = "", max_answer_bytes: int = MAX_ANSWER_BYTES,
@@ -100,9 +105,10 @@ class HttpTarget(Target):
         httpx = require("httpx", "http", "Attacking an HTTP endpoint")
         if not url.startswith(("http://", "https://")):
             raise TargetError(f"target URL must start with http:// or https://, got {url!r}")
-        if retries < 0 or timeout <= 0 or backoff < 0 or concurrency < 1 or max_batch < 1:
-            raise TargetError("HttpTarget needs retries >= 0, timeout > 0, backoff >= 0, concurrency >= 1, "
-                              "max_batch >= 1")
+        if retries < 0 or not timeout > 0 or not connect_timeout > 0 or backoff < 0 or concurrency < 1 or \
+                max_batch < 1 or not deadline > 0:
+            raise TargetError("HttpTarget needs retries >= 0, timeouts and deadline > 0, backoff >= 0, "
+                              "concurrency >= 1, max_batch >= 1")
         self.contract = contract = Contract.coerce(contract)
         self.service = service = contract.service
         self.custom = service.request is not RequestKind.FASROBUST
@@ -118,7 +124,8 @@ class HttpTarget(Target):
         self.request_batch = int(max_batch)
         self.concurrency = int(concurrency)
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
-        self.limits = Limits(int(max_answer_bytes), max(float(deadline), float(timeout)))
+        self.connect_timeout = float(connect_timeout)
+        self.limits = Limits(int(max_answer_bytes), float(deadline))
         self._decisions = self.resolved_output.decision
         self.failures: list[tuple[float, str]] = []
         self._lock = threading.Lock()
@@ -126,7 +133,8 @@ class HttpTarget(Target):
         if service.encoding is Encoding.JPEG:
             warnings.warn(f"{self.name}: {JPEG_WARNING}", RuntimeWarning, stacklevel=2)
         self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout, verify=verify_tls, follow_redirects=False,
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout), verify=verify_tls,
+                                    follow_redirects=False,
                                     headers={**(headers or {}), **headers_from_env(service.headers_env)},
                                     limits=httpx.Limits(max_connections=concurrency))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fasrobust-http")
@@ -176,7 +184,7 @@ class HttpTarget(Target):
     def _score_piece(self, piece: np.ndarray) -> np.ndarray:
         body = {"images": [encode_png(image) for image in piece]}
         answer = self._with_retries(lambda: self._client.build_request("POST", self.url + SCORE_PATH, json=body),
-                                    expect=len(piece))
+                                    expect=len(piece), images=len(piece))
         return np.asarray(answer["p_live"], dtype=np.float64)
 
     def _score_custom(self, piece: np.ndarray) -> np.ndarray:
@@ -192,23 +200,23 @@ class HttpTarget(Target):
             suffix = "jpg" if service.encoding is Encoding.JPEG else "png"
             upload = [(service.image_key, (f"image{i}.{suffix}", data, mime)) for i, (data, mime) in enumerate(files)]
             send = lambda: self._client.build_request("POST", self.url, files=upload)  # noqa: E731
-        answer = self._with_retries(send, expect=None, any_json=True)
+        answer = self._with_retries(send, expect=None, any_json=True, images=len(piece))
         try:
             return self._reader.read(answer, len(piece), batched)
         except BadAnswer as exc:
             raise TargetError(f"{self.name}: " + self._fail(str(exc))) from None
 
-    def _with_retries(self, send, *, expect: int | None, any_json: bool = False) -> Any:
+    def _with_retries(self, send, *, expect: int | None, any_json: bool = False, images: int = 1) -> Any:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return self._attempt(send, expect, any_json)
+                return self._attempt(send, expect, any_json, images)
             except _Retryable as exc:
                 last = str(exc)
         raise TransientTargetError(f"{self.name}: no answer after {self.retries + 1} attempts; last: {last}")
 
-    def _attempt(self, build, expect: int | None, any_json: bool = False) -> Any:
+    def _attempt(self, build, expect: int | None, any_json: bool = False, images: int = 1) -> Any:
         """One request (`build()` makes it), its answer streamed within the limits and parsed."""
         httpx = self._httpx
         self._limiter.wait()
@@ -228,11 +236,13 @@ class HttpTarget(Target):
                     if status >= 500 or status in _RETRY_STATUS:
                         raise _Retryable(self._fail(f"HTTP {status}: {text}"))
                     raise TargetError(f"{self.name}: " + self._fail(f"HTTP {status}: {text}"))
-                body = self._body(response, self.limits, started)
+                body = self._body(response, self.limits.for_images(images), started)
             finally:
                 response.close()
-        except httpx.TimeoutException:
-            raise _Retryable(self._fail(f"timed out after {self.timeout:g} s")) from None
+        except httpx.TimeoutException as exc:
+            what = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for the answer"
+            limit = self.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self.timeout
+            raise _Retryable(self._fail(f"timed out {what} after {limit:g} s")) from None
         except httpx.TransportError as exc:  # refused, reset, DNS, TLS: the request may not have arrived
             raise _Retryable(self._fail(f"{type(exc).__name__}: {exc}")) from None
         try:
@@ -244,6 +254,8 @@ class HttpTarget(Target):
     def _body(self, response: Any, limits: Limits, started: float, *, error: bool = False) -> bytes:
         try:
             return read_body(response, limits, started)
+        except Stalled as exc:  # slow now, maybe fine later: a re-run may get through
+            raise _Retryable(self._fail(str(exc))) from None
         except BadAnswer as exc:
             if error:  # an error answer's message is only for display: keep what fits
                 return b""

@@ -19,6 +19,7 @@ from ..errors import TargetError, require
 from .adapters import register_adapter
 from .array_target import ArrayModelTarget, Declared
 from .contract import Contract, OutputKind
+from .graph_check import check_saved_model
 
 _ACTIVATIONS = {"sigmoid": (OutputKind.PROBABILITY, None), "softmax": (None, OutputKind.SOFTMAX),
                 "linear": (OutputKind.LOGIT, OutputKind.LOGITS)}
@@ -54,8 +55,10 @@ class KerasTarget(ArrayModelTarget):
 
 
     def __init__(self, path: str | Path, contract: Contract | Mapping[str, Any] | None = None, *,
-                 max_batch: int | str = "auto", query_budget: int | None = None, name: str = ""):
+                 max_batch: int | str = "auto", query_budget: int | None = None, name: str = "",
+                 trust_model: bool = False):
         self.path = Path(path)
+        self.trusted = bool(trust_model)
         self._tf = require("tensorflow", "keras", "Attacking a Keras or TensorFlow model")
         if self.path.is_dir():
             declared = self._open_saved_model()
@@ -83,6 +86,8 @@ class KerasTarget(ArrayModelTarget):
                         output_names=names, output_shapes=shapes, inferred=inferred)
 
     def _open_saved_model(self) -> Declared:
+        if not self.trusted:  # before TensorFlow loads (and so runs) anything of it
+            check_saved_model(self.path)
         try:
             loaded = self._tf.saved_model.load(str(self.path))
             self._signature = loaded.signatures["serving_default"]
@@ -112,6 +117,9 @@ class KerasTarget(ArrayModelTarget):
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self._call(x)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **({"trusted_model": True} if self.trusted else {})}
 
     def __repr__(self) -> str:
         return f"KerasTarget({str(self.path)!r}, output={self.output.value!r}, max_batch={self.max_batch})"

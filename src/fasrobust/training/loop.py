@@ -110,6 +110,8 @@ class TrainingRun:
         s, stream = self.settings, self.stream
         if self.step >= s.steps:
             return
+        if s.idle_adversary():
+            console.print(f"[yellow]warning:[/] {s.idle_adversary()}", highlight=False)
         self.model.train()
         loss_sum, since, tick = torch.zeros((), device=self.device), 0, time.perf_counter()
         info = ""

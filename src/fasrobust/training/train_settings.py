@@ -84,6 +84,13 @@ class TrainSettings(Settings):
             raise ValueError("give the freeze policy as the top-level 'freeze' setting")
         return value
 
+    def idle_adversary(self) -> str | None:
+        """One line when an adversarial schedule is set but no round of it can run in these steps."""
+        if self.adversarial is not None and self.adversarial.start >= self.steps:
+            return (f"adversarial.start {self.adversarial.start} is not below steps {self.steps}: no adversarial "
+                    "round runs, so this model trains on clean batches only; lower adversarial.start or train longer")
+        return None
+
     def resolved_optimizer(self, *, pretrained: bool) -> tuple[OptimizerName, float, str]:
         """(optimizer, learning rate, why) with `auto` and a missing lr resolved: Adam from scratch, the
         paper's SGD on pretrained weights."""

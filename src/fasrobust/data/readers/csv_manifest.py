@@ -2,9 +2,11 @@
 
 The root is the CSV file itself, or a folder holding it (option `manifest`, default manifest.csv).
 Columns (header names in any case): `path`, `label`, `split` required; `subject`, `attack_type`
-optional; any other column is kept in the recording's extras. Paths are relative to the CSV's folder
-(absolute paths are used as written). Labels accept the usual spellings (real, genuine, attack,
-fake...), splits train/dev/test and devel/val/validation.
+optional; any other column is kept in the recording's extras. Paths are relative to the CSV's folder and
+must stay inside it (a manifest is input like any other: `../../etc/passwd` is refused, in one line naming
+the row); an absolute path, or one outside the folder, needs `--reader-option allow_outside=true`. Labels
+accept the usual spellings (real, genuine, attack, fake...), splits train/dev/test and
+devel/val/validation.
 
 What is fatal and what is not: a broken manifest (missing required column, empty cell, unknown
 label or split, a live row with an attack type) is a one-line DataError naming the CSV and the row,
@@ -32,6 +34,7 @@ LIVE_ATTACK_TYPES = {"", BONA_FIDE, "live", "bonafide", "bona-fide", "none"}
 
 class CsvOptions(Settings):
     manifest: str = "manifest.csv"  # file name looked for when the root is a folder
+    allow_outside: bool = False  # rows may name files outside the CSV's folder (absolute paths, ../)
 
 
 @register_reader("csv", aliases=("manifest",), smoke={"files": {
@@ -93,6 +96,11 @@ class CsvReader(DatabaseReader):
             raise fail("a spoof row cannot have attack_type 'bona_fide'")
         source = row["path"].replace("\\", "/")
         path = Path(source)
+        if not self.options.allow_outside:
+            inside = (base / path).resolve()
+            if path.is_absolute() or not inside.is_relative_to(base.resolve()):
+                raise fail(f"path {source!r} leads outside the manifest's folder; pass --reader-option "
+                           "allow_outside=true if the files are meant to be there")
         extras = {k: v for k, v in row.items() if k not in REQUIRED + OPTIONAL and v}
         return Recording(path=path if path.is_absolute() else base / path, label=label,
                          attack_type=attack_type or "spoof", subject=row.get("subject") or path.stem,
