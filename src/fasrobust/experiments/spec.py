@@ -240,8 +240,9 @@ class EvaluateOptions(Settings):
     test_split: str = "test"
 
     def given(self) -> dict[str, Any]:
-        """What the spec stated, as it stated it (the job ids of earlier runs keep their value)."""
-        return self.model_dump(exclude_unset=True)
+        """The options that differ from the defaults (what job ids hold: a spec that states none keeps the ids
+        it had when these were a plain mapping)."""
+        return self.model_dump(exclude_defaults=True)
 
 
 class ImageSelection(Settings):
