@@ -117,3 +117,8 @@ def magenta_starts(n: int = 25, size: int = SIZE) -> StartPool:
     images[:, :3, :3] = (255, 0, 255)
     images[:, size - 2, 1::3] = (255, 0, 255)
     return StartPool.of(images, ids=[1000 + i for i in range(n)])
+
+
+def magenta_scores(batch: np.ndarray) -> np.ndarray:
+    """MagentaTarget's P(live) as a plain function of a uint8 (N, H, W, 3) batch, for `--python` targets."""
+    return MagentaTarget()(np.ascontiguousarray(batch)).astype(np.float64)

@@ -15,6 +15,7 @@ from . import prepare_cmd  # noqa: E402,F401
 from . import train_cmd  # noqa: E402,F401
 from . import evaluate_cmd  # noqa: E402,F401
 from . import attack_cmd  # noqa: E402,F401
+from . import robustness_cmd  # noqa: E402,F401
 from . import probe_cmd  # noqa: E402,F401
 from . import experiments_cmd  # noqa: E402,F401
 from . import report_cmd  # noqa: E402,F401

@@ -147,14 +147,19 @@ def _print(summary, out: Path) -> None:
 
 
 def _raise_failures(summary) -> None:
-    for target_id, (message, kind) in summary.failures.items():
+    _raise_failures_of(summary.failures, summary.jobs_failed)
+    if summary.jobs_failed:
+        raise AttackError(f"{summary.jobs_failed} shard(s) failed (see the store's failures table)")
+
+
+def _raise_failures_of(failures: dict[str, tuple[str, str]], shards: int | None = None) -> None:
+    """One line for the first target failure: a contract error, or a transient one a re-run resumes."""
+    for target_id, (message, kind) in failures.items():
         last = message.strip().splitlines()[-1] if message.strip() else "failed"
         if kind == "contract":
             raise TargetError(f"{last} (target {target_id}; every call fails the same way, so the attack stopped)")
-        raise AttackError(f"{summary.jobs_failed} shard(s) not attacked: {last} (a transient target failure: run "
-                          "the same command again to resume them)")
-    if summary.jobs_failed:
-        raise AttackError(f"{summary.jobs_failed} shard(s) failed (see the store's failures table)")
+        raise AttackError(f"{'some' if shards is None else shards} shard(s) not attacked: {last} (a transient "
+                          "target failure: run the same command again to resume them)")
 
 
 _STATIC = [p for p in inspect.signature(attack).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]

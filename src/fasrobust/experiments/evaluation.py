@@ -49,6 +49,7 @@ class AttackSummary:
     jobs_failed: int
     threshold: float
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # target id -> (message, kind)
+    rows: Any = field(default=None, repr=False)  # the stored rows of these shards (a DataFrame)
 
     @property
     def spoofs(self) -> int:
@@ -57,11 +58,13 @@ class AttackSummary:
 
 def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet, *, attack: AttackSpec,
                 selection: ImageSelection, seed: int, defences: list[dict[str, Any]] | None = None,
-                max_active: int | None = None, starts: Path | None = None) -> tuple[list[Job], list[int]]:
-    """The shard jobs of one (target, defence stack, attack, selection), and the FaceSet ids they attack.
+                max_active: int | None = None, starts: Path | None = None,
+                image_ids: list[int] | None = None) -> tuple[list[Job], list[int]]:
+    """The shard jobs of one (target, defence stack, attack, selection), and the FaceSet ids they attack (the
+    selection's, or `image_ids`, a subset of them, as a worst-case ensemble's later attacks get).
     `max_active` (images searched side by side) travels in the jobs' inputs: it changes speed, not results."""
     ids = select_image_ids(faceset, split=selection.split, labels=selection.labels, limit=selection.limit,
-                           seed=selection.seed)
+                           seed=selection.seed) if image_ids is None else sorted(int(i) for i in image_ids)
     planned = plan_attack_jobs(target_id=target_id, faceset_id=faceset_fingerprint(faceset), split=selection.split,
                                labels=selection.labels.value, image_ids=ids, attack=attack, seed=seed,
                                shard_size=selection.shard_size, defences=defences,
@@ -78,7 +81,8 @@ def attack_jobs(target_id: str, target_source: dict[str, Any], faceset: FaceSet,
 def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run_dir: str | Path, target_id: str,
                     selection: ImageSelection, seed: int = 0, target_source: dict[str, Any] | None = None,
                     check: bool = True, defences: list[dict[str, Any]] | None = None,
-                    max_active: int | None = None, starts: Path | None = None) -> AttackSummary:
+                    max_active: int | None = None, starts: Path | None = None,
+                    image_ids: list[int] | None = None) -> AttackSummary:
     """Attack the selection into run_dir/results.sqlite (resuming committed shards); see the module doc.
     `defences` (canonical JSON, `defences.stack_json`) puts the target behind that stack: the shards wrap it,
     the attack queries the whole pipeline, and the sanity check runs on the pipeline too. An unset `eot`
@@ -90,7 +94,7 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run
     attack = attack.for_pipeline(randomized=_randomized(target, defences))
     jobs, ids = attack_jobs(target_id, target_source or {"source": target.name}, faceset, attack=attack,
                             selection=selection, seed=seed, defences=defences, max_active=max_active,
-                            starts=starts)
+                            starts=starts, image_ids=image_ids)
     layout = RunDir(run_dir)
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.record_groups([{"key": job_id("group", {"target": target_id, "attack": attack.as_json(), "seed": seed,
@@ -114,7 +118,7 @@ def evaluate_attack(target: Target, faceset: FaceSet, *, attack: AttackSpec, run
         float(getattr(target, "threshold", 0.5))
     return AttackSummary(images=len(frame), stats=attack_stats(frame), jobs_run=summary.committed,
                          jobs_resumed=summary.skipped, jobs_failed=len(summary.failed) + len(summary.blocked),
-                         threshold=threshold, failures=dict(summary.target_failures))
+                         threshold=threshold, failures=dict(summary.target_failures), rows=frame)
 
 
 def _randomized(target: Target, defences: list[dict[str, Any]] | None) -> bool:

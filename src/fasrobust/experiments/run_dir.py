@@ -105,6 +105,14 @@ class RunDir:
     def write_plan(self, plan: dict[str, Any]) -> None:
         write_json_atomic(self.plan_file, plan)
 
+    def record_ensemble(self, ensemble: dict[str, Any]) -> None:
+        """Add or update a worst-case ensemble in plan.json (by key): its images, pixels, budget, attacks."""
+        plan = self.read_plan()
+        known = {e["key"]: e for e in plan.get("ensembles") or []}
+        known[ensemble["key"]] = ensemble
+        plan["ensembles"] = list(known.values())
+        self.write_plan(plan)
+
     def record_groups(self, groups: list[dict[str, Any]]) -> None:
         """Add or update attack groups in plan.json (by key): their image ids and shard jobs once known."""
         plan = self.read_plan()

@@ -62,10 +62,11 @@ def build_tables(data: Results) -> list[Table]:
     from .cross_database import cross_database_tables  # both build on this module's Table and cells
     from .defence_tables import defence_tables
     from .robustness import median_table
+    from .worst_case import worst_case_table
 
-    robustness = median_table(data.attacks)
+    extra = [t for t in (worst_case_table(data), median_table(data.attacks)) if t is not None]
     return [*augmentation_tables(data), *comparison_tables(data), *steps_tables(data), *defence_tables(data),
-            *cross_database_tables(data), *([robustness] if robustness is not None else [])]
+            *cross_database_tables(data), *extra]
 
 
 def fmt(metric: str, value: Any) -> str:

@@ -86,6 +86,7 @@ class Results:
     failures: pd.DataFrame  # job_id, time_utc, message
     missing: list[str]
     spec: SpecFacts = field(default_factory=SpecFacts)
+    ensembles: list[dict[str, Any]] = field(default_factory=list)  # plan.json's worst-case ensembles
 
     @property
     def synthetic(self) -> bool:
@@ -123,7 +124,8 @@ def load_results(run_dir: str | Path) -> Results:
     counts = raw.jobs["kind"].value_counts().to_dict() if len(raw.jobs) else {}
     return Results(raw.layout.root, raw.layout.store_file, attacks, systems_frame, known, study_points(raw.plan),
                    groups, {str(k): int(v) for k, v in counts.items()}, raw.failures,
-                   missing_work(raw.plan, done, failed, groups, attacks), SpecFacts.of(raw.spec))
+                   missing_work(raw.plan, done, failed, groups, attacks), SpecFacts.of(raw.spec),
+                   list(raw.plan.get("ensembles") or []))
 
 
 __all__ = ["METRIC_KEYS", "NO_DEFENCE", "NO_INTERVAL", "UNKNOWN", "DatabaseInfo", "RawRun", "Results", "SpecFacts",
