@@ -36,6 +36,24 @@ class TrainingDiverged(FasrobustError):
     """The loss became NaN or infinite."""
 
 
+def input_filter(stack: list[str]):
+    """float (N, 3, H, W) 0..255 -> the same after the deployed input transforms (identity without any):
+    the pixels are rounded to the uint8 the deployed pipeline would see, transformed in order, and back."""
+    if not stack:
+        return lambda x: x
+    from ..defences import build_defence, parse_stack
+
+    transforms = [build_defence(s) for s in parse_stack(stack)]
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        images = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        for transform in transforms:
+            images = transform.transform(images)
+        return images.permute(0, 3, 1, 2).to(x.dtype)
+
+    return apply
+
+
 def make_optimizer(settings: TrainSettings, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if settings.optimizer is OptimizerName.ADAM:
@@ -53,6 +71,7 @@ class TrainingRun:
         self.adversary = adversary
         self.augment, self.run_dir, self.record = augment, run_dir, record
         self.normalise = record["preprocessing"].normaliser(device)
+        self.filter = input_filter(settings.input_transform)
         self.optimizer = make_optimizer(settings, model)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision.scaled)
         self.augment_generator = torch.Generator(device).manual_seed(int(seeds[2]))
@@ -158,7 +177,7 @@ class TrainingRun:
         x = self.augment(pixels, self.augment_generator)
         if self.adversary is not None:
             x, labels = self.adversary.mix(x, labels, self.step)
-        x = self.normalise(x)
+        x = self.normalise(self.filter(x))
         with torch.autocast(self.device.type, dtype=self.precision.dtype, enabled=self.precision.dtype is not None):
             logits = self.model(x)
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
@@ -191,7 +210,7 @@ class TrainingRun:
             pixels, labels = data.batch(torch.arange(start, min(start + chunk, len(data))))
             with torch.autocast(self.device.type, dtype=self.precision.dtype,
                                 enabled=self.precision.dtype is not None):
-                logits = self.model(self.normalise(pixels)).float()
+                logits = self.model(self.normalise(self.filter(pixels))).float()
             total_loss += F.binary_cross_entropy_with_logits(logits, labels, reduction="sum").item()
             correct += int(((logits >= 0).float() == labels).sum().item())
         self.model.train()

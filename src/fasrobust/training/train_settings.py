@@ -61,6 +61,10 @@ class TrainSettings(Settings):
     dev_split: str | None = "dev"
     #: Adversarial fine-tuning (training/adversarial.py); None trains on clean batches only.
     adversarial: AdversarialTraining | None = None
+    #: Defence-aware training: the deployed input transform(s) every training and dev batch goes through
+    #: ("median:3", or a stack listed in the order the image meets it), so a filter does not cost the clean
+    #: accuracy of a model that never saw filtered crops. Deterministic transforms only; recorded in model.json.
+    input_transform: list[str] = Field(default_factory=list)
 
     @field_validator("model")
     @classmethod
@@ -76,6 +80,23 @@ class TrainSettings(Settings):
             return canonical_augment(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("input_transform", mode="before")
+    @classmethod
+    def _transforms(cls, value: Any) -> list[str]:
+        from ..defences import DEFENCES, Transform, parse_stack
+        from ..errors import FasrobustError
+
+        items = [value] if isinstance(value, str) else list(value or [])
+        try:
+            stack = parse_stack(items)
+        except FasrobustError as exc:  # pydantic names the field; the defence's own line says the rest
+            raise ValueError(str(exc)) from None
+        for settings in stack:
+            if settings.randomized or not issubclass(DEFENCES.get(settings.name), Transform):
+                raise ValueError(f"{settings.describe()} is not a deterministic input transform (it cannot be "
+                                 "trained through: train the model plainly and deploy it behind that defence)")
+        return [s.describe() for s in stack]
 
     @field_validator("model_kwargs")
     @classmethod

@@ -59,7 +59,8 @@ def train(settings: TrainSettings, faceset: FaceSet, run_dir: str | Path, *, run
         model, resolved, record = _build_model(settings, train_set.image_size)
         data = _data_record(faceset, train_set, run_dir, Path(run_root) if run_root is not None else run_dir)
         record = {**record, "training_data": data, "device": str(device),
-                  "precision": precision.name, "augmentation": augment.describe()}
+                  "precision": precision.name, "augmentation": augment.describe(),
+                  **({"input_transform": list(settings.input_transform)} if settings.input_transform else {})}
         adversary = _adversary(settings, train_set, record, device)
         run = TrainingRun(resolved, model.to(device), device=device, precision=precision, augment=augment,
                           run_dir=run_dir, seeds=seeds, record=record, adversary=adversary)
