@@ -17,7 +17,7 @@ from target_models import tensorflow_style_model
 CONTRACT = ["--layout", "nhwc", "--channels", "rgb", "--scale", "0.00392156862745098", "--output", "softmax",
             "--live-index", "0"]
 #: Each registered attack's declared smoke settings as options, with 6 pixels (every attack's size field).
-SMALL = {e.name: [arg for field, value in {**e.smoke, e.target.Settings.size_field: 6}.items()
+SMALL = {e.name: [arg for field, value in {**e.smoke, e.target.Settings.size_field: 8}.items()
                   for arg in (f"--{field.replace('_', '-')}", str(value))] for e in ATTACKS.entries()}
 
 

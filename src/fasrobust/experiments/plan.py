@@ -35,6 +35,9 @@ from .store import job_id
 
 #: TrainSettings that do not change the weights a run produces (they may differ on a resume).
 _NOT_IDENTITY = ("device", "threads", "eval_every", "checkpoint_every")
+#: Training settings added after runs were named: part of a model's identity only when set, so the models
+#: of earlier runs keep their ids (and a re-run resumes them).
+_LATER_SETTINGS = {"input_transform": []}
 
 
 class JobKind(StrEnum):
@@ -182,7 +185,8 @@ def _train_job(spec: ExperimentSpec, prepare: Job, database: str, augment: str, 
     steps = max(1, round(steps * spec.database(database).steps_scale))
     ts = train_settings(spec, augment=augment, steps=steps, seed=seed, **spec.variant_training(variant)
                         ).model_dump(mode="json")
-    identity = {k: v for k, v in ts.items() if k not in _NOT_IDENTITY}
+    identity = {k: v for k, v in ts.items()
+                if k not in _NOT_IDENTITY and not (k in _LATER_SETTINGS and v == _LATER_SETTINGS[k])}
     settings = {"database": database, "prepare_job": prepare.id, "augment": augment, "steps": steps,
                 "train_seed": seed, "model": ts.get("model"), "train": identity}
     named = variant != STANDARD_VARIANT
