@@ -9,14 +9,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
-import threading
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from asgi_servers import serving
 from fasrobust.attacks.verify import decode_png
 from fasrobust.cli import main
 from fasrobust.data.faceset import META_COLUMNS, FaceSet
@@ -63,19 +61,8 @@ def build_app(asked: list[int]):
 @pytest.fixture(scope="module")
 def service():
     asked: list[int] = []
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(build_app(asked), host="127.0.0.1", log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", asked
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(build_app(asked)) as url:
+        yield url, asked
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ an attack that meets one keeps everything it stored before."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from asgi_servers import free_socket, serving
 from fasrobust.errors import TargetError
 from fasrobust.targets import load_target
 
@@ -85,27 +84,11 @@ def build_app(other_port: int):
     return app
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture(scope="module")
 def hostile():
-    sock, other = _free_socket(), _free_socket()
-    server = uvicorn.Server(uvicorn.Config(build_app(other.getsockname()[1]), host="127.0.0.1", log_level="error",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    other = free_socket()  # a port nobody answers: where the redirect points
+    with serving(build_app(other.getsockname()[1])) as url:
+        yield url
     other.close()
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import threading
 import time
 
 import numpy as np
 import pytest
 
+from asgi_servers import serving
 from fasrobust.errors import ConfigError, TargetError, TransientTargetError
 from fasrobust.targets import HttpTarget, load_target
 from target_models import Net, attack_signature, pick_images, reference
@@ -85,21 +85,8 @@ def build_app():
 
 @pytest.fixture(scope="module")
 def service():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(build_app()) as url:
+        yield url
 
 
 SINGLE = {"service": {"request": "json", "image_key": "request.photo", "score_path": "result.spoof_probability",

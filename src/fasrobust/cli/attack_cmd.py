@@ -71,7 +71,6 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
            **options: Any) -> None:
     """Attack spoof faces with a few-pixel black-box attack and store every result."""
     from ..attacks import AttackSpec
-    from ..data.faceset import FaceSet
     from ..experiments.attack_job import select_image_ids
     from ..experiments.evaluation import evaluate_attack
     from ..experiments.spec import ImageSelection
@@ -84,11 +83,7 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
     chosen = AttackSpec.from_settings(attack, settings)
     opened = open_target(run_dir, options)  # first: a target that cannot be opened is the first thing to say
     with opened.target as target:
-        is_run_dir = opened.target_id.startswith("torch:")
-        out = out or (run_dir if is_run_dir else None)
-        if out is None:
-            raise ConfigError("--out RUN_DIR is required when the target is not a fasrobust run directory")
-        faces = FaceSet.load(faceset or _default_faceset(run_dir if is_run_dir else None))
+        out, faces = output_and_faceset(opened, run_dir, out, faceset)
         select_image_ids(faces, split=split, labels=labels, limit=limit, seed=seed)  # bad selections fail early
         selection = ImageSelection.build({"split": split, "labels": labels, "limit": limit, "seed": seed,
                                           "shard_size": shard_size})
@@ -97,11 +92,22 @@ def attack(run_dir: Path | None = typer.Argument(None, help="Run directory with 
                       f"{settings.query_budget():,} queries per image)")
         summary = evaluate_attack(target, faces, attack=chosen, run_dir=out, target_id=opened.target_id,
                                   selection=selection, seed=seed, defences=stack, max_active=max_active,
-                                  target_source={"source": opened.source, "contract": opened.contract,
-                                                 **({"options": opened.options} if opened.options else {})},
+                                  target_source=opened.source_record(),
                                   starts=starts)
     _print(summary, out)
     _raise_failures(summary)
+
+
+def output_and_faceset(opened, target: Path | None, out: Path | None, faceset: Path | None):
+    """(the run directory results go to, the FaceSet attacked): by default a run directory's own, and the
+    FaceSet its model was trained on."""
+    from ..data.faceset import FaceSet
+
+    is_run_dir = opened.target_id.startswith("torch:")
+    out = out or (target if is_run_dir else None)
+    if out is None:
+        raise ConfigError("--out RUN_DIR is required when the target is not a fasrobust run directory")
+    return out, FaceSet.load(faceset or _default_faceset(target if is_run_dir else None))
 
 
 def _defence_stack(items: list[str]) -> list[dict[str, Any]]:

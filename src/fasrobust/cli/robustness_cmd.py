@@ -11,7 +11,6 @@ from typing import Any
 
 import typer
 
-from ..errors import ConfigError
 from .app import app
 from .target_options import TARGET_PARAMETERS, open_target
 
@@ -31,27 +30,21 @@ def robustness(target: Path | None = typer.Argument(None, help="Run directory (o
                                                         "defence (as for `fasrobust attack`); repeat to stack."),
                **options: Any) -> None:
     """The worst case over sparse-rs, the structured patch attack and the DE: robust recall with its interval."""
-    from ..data.faceset import FaceSet
     from ..experiments.ensemble import ensemble_attacks, run_ensemble
     from ..experiments.spec import ImageSelection
-    from .attack_cmd import _default_faceset, _defence_stack, _raise_failures_of
+    from .attack_cmd import _defence_stack, _raise_failures_of, output_and_faceset
 
     stack = _defence_stack(defence or [])
     opened = open_target(target, options)
     with opened.target as model:
-        is_run_dir = opened.target_id.startswith("torch:")
-        out = out or (target if is_run_dir else None)
-        if out is None:
-            raise ConfigError("--out RUN_DIR is required when the target is not a fasrobust run directory")
-        faces = FaceSet.load(faceset or _default_faceset(target if is_run_dir else None))
+        out, faces = output_and_faceset(opened, target, out, faceset)
         selection = ImageSelection.build({"split": split, "labels": "spoof", "limit": limit, "seed": seed,
                                           "shard_size": shard_size})
         names = ", ".join(a.describe() for a in ensemble_attacks(pixels, queries))
         typer.echo(f"worst case over: {names}; each image stops at its first success")
         summary = run_ensemble(model, faces, run_dir=out, target_id=opened.target_id, selection=selection,
                                pixels=pixels, queries=queries, seed=seed, defences=stack,
-                               target_source={"source": opened.source, "contract": opened.contract,
-                                              **({"options": opened.options} if opened.options else {})})
+                               target_source=opened.source_record())
     low, high = summary.robust_recall_ci
     typer.echo(f"spoofs {summary.spoofs}, caught before any attack {summary.caught}, still caught after the worst "
                f"case {summary.standing}")

@@ -113,6 +113,10 @@ class OpenedTarget:
     description: dict[str, Any] = field(default_factory=dict)  # target.describe(): the contract as resolved
     options: dict[str, Any] = field(default_factory=dict)  # adapter options a worker must open it with too
 
+    def source_record(self) -> dict[str, Any]:
+        """What a job needs to open the target again in a worker: its source, contract and options."""
+        return {"source": self.source, "contract": self.contract, **({"options": self.options} if self.options else {})}
+
 
 def contract_from_values(values: dict[str, Any]):
     """The `Contract` the options state (unset options stay unset, to be read from the model)."""
