@@ -34,10 +34,7 @@ class ReversionPasses(Policy):
                 return None  # a whole pass kept nothing: no single pixel can go back
             memory["queue"] = list(problem.rng.permutation(np.flatnonzero(problem.taken)))
             memory["kept_in_pass"] = False
-        pixel = memory["queue"].pop()
-        taken = problem.taken.copy()
-        taken[pixel] = False
-        return Proposal(taken, move="revert")
+        return problem.reverted([memory["queue"].pop()], "revert")
 
     def learn(self, problem: Problem, proposal: Proposal, live: bool) -> None:
         problem.memory["kept_in_pass"] |= live

@@ -53,7 +53,7 @@ class EscapingReversion(Policy):
         if memory["phase"] == "groups":
             size = int(round(memory["group"]))
             if size >= 2 and size < len(taken):
-                return self._revert(problem, problem.rng.choice(taken, size, replace=False), "group")
+                return problem.reverted(problem.rng.choice(taken, size, replace=False), "group")
             if not memory["amplified"]:
                 memory["phase"] = "amplify"
             else:
@@ -65,7 +65,7 @@ class EscapingReversion(Policy):
                 else:
                     memory.update(queue=list(problem.rng.permutation(taken)), kept_in_pass=False)
             if memory["queue"]:
-                return self._revert(problem, [memory["queue"].pop()], "single")
+                return problem.reverted([memory["queue"].pop()], "single")
         if memory["phase"] == "amplify":
             return Proposal(problem.taken, amplified(problem.donor, problem.spoof), move="amplify")
         return self._trade(problem, taken)
@@ -81,12 +81,6 @@ class EscapingReversion(Policy):
             memory.update(phase="groups", group=max(1.0, problem.l0 / 4)) if live else memory.update(phase="trades")
         elif proposal.move == "trade" and live:
             memory.update(phase="passes", queue=[], kept_in_pass=True)
-
-    @staticmethod
-    def _revert(problem: Problem, pixels, move: str) -> Proposal:
-        taken = problem.taken.copy()
-        taken[np.asarray(pixels, dtype=np.int64)] = False
-        return Proposal(taken, move=move)
 
     @staticmethod
     def _trade(problem: Problem, taken: np.ndarray) -> Proposal | None:

@@ -67,6 +67,12 @@ class Problem:
     def paint(self, taken: np.ndarray, donor: np.ndarray | None = None) -> np.ndarray:
         return np.where(taken[:, None], self.donor if donor is None else donor, self.spoof)
 
+    def reverted(self, pixels, move: str) -> Proposal:
+        """The current state with `pixels` put back to the spoof's colours."""
+        taken = self.taken.copy()
+        taken[np.asarray(pixels, dtype=np.int64)] = False
+        return Proposal(taken, move=move)
+
     def differs(self, donor: np.ndarray) -> np.ndarray:
         """Pixels where `donor` differs from the spoof in any channel."""
         return (donor != self.spoof).any(axis=1)
