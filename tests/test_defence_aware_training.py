@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,3 +44,35 @@ def test_a_transform_that_cannot_be_trained_through_is_one_line(transform, probl
     with pytest.raises(ConfigError) as err:
         TrainSettings.build({**COMMON, "input_transform": [transform]})
     assert "input_transform" in str(err.value) and problem in str(err.value) and "\n" not in str(err.value)
+
+
+class MagentaNet(torch.nn.Module):
+    """A network that calls an image live when any pixel is near magenta (logit +4), spoof otherwise (-4):
+    isolated magenta pixels fool it bare, and a 3x3 median removes them."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        near = (x[:, 0] > 200) & (x[:, 1] < 60) & (x[:, 2] > 200)
+        return torch.where(near.flatten(1).any(dim=1), 4.0, -4.0).unsqueeze(1)
+
+
+@pytest.mark.parametrize(("attack", "deployed", "fooled"), [
+    ("sparse-rs", [], 4),  # isolated pixels fool the bare model ...
+    ("sparse-rs", ["median:3"], 0),  # ... and none gets through the median the model is trained behind
+    ("patch", ["median:3"], 4),  # a solid square does
+])
+def test_the_adversary_of_a_defence_aware_model_attacks_the_pipeline_it_is_trained_through(attack, deployed, fooled):
+    from fasrobust.defences import defend
+    from fasrobust.models.preprocessing import Preprocessing
+    from fasrobust.targets.torch_target import TorchTarget
+    from fasrobust.training.adversarial import AdversarialPool, AdversarialTraining
+
+    rng = np.random.default_rng(0)
+    spoofs = (128 + rng.integers(-10, 11, (4, 12, 12, 3))).astype(np.uint8)
+    plain = Preprocessing(1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    settings = AdversarialTraining(attack={"name": attack, "settings": {"pixels": 9, "queries": 200}}, images=4)
+    pool = AdversarialPool(settings, spoof_images=spoofs, spoof_ids=np.arange(4), preprocessing=plain, batch_size=8,
+                           device=torch.device("cpu"), deployed=deployed)
+    record = pool.refresh(MagentaNet().eval(), step=0, round_index=0)
+    assert record["fooled"] == fooled
+    pipeline = defend(TorchTarget(MagentaNet().eval(), preprocessing=plain, device="cpu"), deployed)
+    assert int((pipeline(pool.pool.numpy()) >= 0.5).sum()) == fooled, "the pool is what fooled the pipeline"

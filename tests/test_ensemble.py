@@ -11,11 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fasrobust.attacks.ensemble import ensemble_attacks
 from fasrobust.cli import main
 from fasrobust.data.faceset import META_COLUMNS, FaceSet
-from fasrobust.experiments.ensemble import ensemble_attacks
+from fasrobust.errors import ConfigError
+from fasrobust.experiments.ensemble import worst_case
+from fasrobust.experiments.executors import create_executor
+from fasrobust.experiments.plan import make_plan
+from fasrobust.experiments.runner import run
+from fasrobust.experiments.spec import ExperimentSpec
 from fasrobust.experiments.store import ResultsStore
 from fasrobust.report import build_report
+from fasrobust.report.defence_worst_case import worst_cases
 from fasrobust.report.results import load_results
 from fasrobust.report.worst_case import worst_case_table
 
@@ -70,3 +77,58 @@ def test_robustness_behind_a_median_takes_the_worst_case_and_the_report_shows_it
     assert f"robust recall at 9 pixels, 150 queries per attack: {record['Robust recall']:.2f}%" in printed
     page = build_report(out).read_text()
     assert "Worst case over the attack ensemble" in page
+
+
+def ensemble_spec(faces, attacks: list[dict]) -> dict:
+    return {"name": "ensemble", "databases": [{"name": "unit", "faceset": str(faces)}],
+            "grid": {"augment": [], "attacks": attacks, "defences": [["median:3"]]},
+            "targets": [{"name": "magenta", "source": "python:attack_targets:magenta_scores", "database": "unit"}],
+            "images": {"split": "test", "labels": "spoof", "shard_size": 4},
+            "outputs": {"tables": ["augmentation"], "figures": []}}
+
+
+def test_a_spec_ensemble_entry_plans_the_declared_attacks():
+    entry = ExperimentSpec.build(ensemble_spec("/tmp", [{"name": "ensemble", "pixels": [9], "queries": [150]}]))
+    written = ExperimentSpec.build(ensemble_spec("/tmp", [
+        {"name": a.name, **{k: [v] for k, v in a.settings.items()}} for a in ensemble_attacks(9, 150)]))
+    assert [g.key for g in make_plan(entry).groups] == [g.key for g in make_plan(written).groups]
+    assert [g.attack.name for g in make_plan(entry).groups] == ["sparse-rs", "patch", "pixel"]
+
+
+@pytest.mark.parametrize(("entry", "says"), [
+    ({"name": "ensemble", "pixels": [9]}, "the ensemble needs queries"),
+    ({"name": "ensemble", "pixels": [0], "queries": [150]}, "the ensemble needs pixels"),
+    ({"name": "ensemble", "pixels": [9], "queries": [150], "side": [3]}, "the ensemble takes only pixels, queries"),
+])
+def test_a_bad_ensemble_entry_is_one_line(entry, says):
+    with pytest.raises(ConfigError) as error:
+        ExperimentSpec.build(ensemble_spec("/tmp", [entry]))
+    assert says in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_spec_ensemble_finds_the_worst_case_the_robustness_command_measures(faces, tmp_path):
+    """Every attack on every image (the spec) and each image stopping at its first success (the command) break
+    the same images with the same attack first: per-image streams make an attack's result independent of which
+    images it runs beside."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["robustness", "--python", "attack_targets:magenta_scores", "--faceset", str(faces), "--out",
+              str(tmp_path / "one-by-one"), "--defence", "median:3", "--pixels", "9", "--queries", "150",
+              "--shard-size", "4"])
+    assert (exit_.value.code or 0) == 0
+    (ensemble,) = json.loads((tmp_path / "one-by-one" / "plan.json").read_text())["ensembles"]
+    with ResultsStore(tmp_path / "one-by-one" / "results.sqlite") as store:
+        sequential = store.attacks()
+    names = [a["attack"]["name"] for a in ensemble["attacks"]]
+    _, broken = worst_case(sequential, ensemble["image_ids"], names)
+
+    spec = ExperimentSpec.build(ensemble_spec(faces, [{"name": "ensemble", "pixels": [9], "queries": [150]}]))
+    with create_executor(workers=0) as executor:
+        summary = run(spec, tmp_path / "spec", executor=executor)
+    assert not summary.failed, summary.failed
+    (case,) = worst_cases(load_results(tmp_path / "spec"))
+    (system,) = case.systems
+    assert case.attacks == ["sparse-rs", "patch", "pixel"] and case.attacks[:len(names)] == names
+    by_image = dict(zip(system.rows["image_id"].astype(int), system.rows["broken_by"], strict=True))
+    assert [by_image[i] for i in ensemble["image_ids"]] == list(broken)
+    assert system.broken_by["patch"] >= 1, "the square gets through the median"
+    assert system.members["sparse-rs"]["recall_drop"] < system.worst["recall_drop"]

@@ -62,17 +62,21 @@ def trajectory(first_hit: int | None, iterations: int) -> np.ndarray:
 
 def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dict, *, pixels: int,
                   iterations: int, hits: dict[int, int], already_live: set[int] = frozenset(),
-                  model_calls_per_query: int = 1) -> str:
+                  model_calls_per_query: int = 1, attack_name: str = "pixel") -> str:
     """One attack job over the N_SPOOF spoofs of `faces`, with its settings as `fasrobust run` writes them;
     `model` holds the attacked system (train_job, train_database, ..., and `defences`, where an "eot" entry
-    stands for the attack's eot draws); image i succeeds at generation hits[i]."""
+    stands for the attack's eot draws); image i succeeds at generation hits[i] (another `attack_name` at the
+    queries the DE's generation hits[i] ends with)."""
     rng = np.random.default_rng(pixels * 1000 + iterations)
     ids = list(range(N_SPOOF))
     stack = list(model.get("defences") or [])
     eot = max((d["draws"] for d in stack if d["name"] == "eot"), default=1)
     deployed = [d for d in stack if d["name"] != "eot"]
-    attack = AttackSpec(name="pixel", settings={"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0,
-                                                "strategy": "rand1", "iterations": iterations, "eot": eot})
+    budget = 1 + POPULATION * (iterations + 1)
+    attack = (AttackSpec(name="pixel", settings={"pixels": pixels, "population": POPULATION, "f": 0.5, "cr": 1.0,
+                                                 "strategy": "rand1", "iterations": iterations, "eot": eot})
+              if attack_name == "pixel" else  # another attack at the DE's query budget, successes at the same queries
+              AttackSpec(name=attack_name, settings={"pixels": pixels, "queries": budget, "eot": eot}))
     system = {k: v for k, v in model.items() if k != "defences"}
     settings = {"system": system, "attack": attack.as_json(), "seed": 0,
                 "target": model.get("train_job", "torch:0123456789abcdef"), "faceset": "fs", "split": "test",
@@ -93,7 +97,7 @@ def commit_attack(store: ResultsStore, run_dir: Path, faces: FaceSet, model: dic
             side = side_by_side(faces.images[i], adversarial, perturbation)
             (run_dir / png.replace(".png", "_side.png")).write_bytes(encode_png(side))
         result = AttackResult(
-            index=i, success=success, queries=int(history[-1, 0]), query_budget=1 + POPULATION * (iterations + 1),
+            index=i, success=success, queries=int(history[-1, 0]), query_budget=budget,
             p_live_before=0.7 if live else 0.05, p_live_after=0.7 if live else (0.55 if success else 0.4),
             perturbation=np.zeros((0, 5), int) if live else perturbation, trajectory=history, wall_time_s=0.01,
             seed=0, threshold=0.5, already_live=live, verified=True if png else None,

@@ -30,7 +30,8 @@ def robustness(target: Path | None = typer.Argument(None, help="Run directory (o
                                                         "defence (as for `fasrobust attack`); repeat to stack."),
                **options: Any) -> None:
     """The worst case over sparse-rs, the structured patch attack and the DE: robust recall with its interval."""
-    from ..experiments.ensemble import ensemble_attacks, run_ensemble
+    from ..attacks.ensemble import ensemble_attacks
+    from ..experiments.ensemble import run_ensemble
     from ..experiments.spec import ImageSelection
     from .attack_cmd import _defence_stack, _raise_failures_of, output_and_faceset
 

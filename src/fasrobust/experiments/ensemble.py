@@ -1,53 +1,35 @@
-"""The worst case over a declared ensemble of attacks (experiments stage), as AutoAttack takes it (Croce and
-Hein, 2020): a defence is judged by the strongest attack that sees it, not by the one that happens to run.
+"""The worst case over the declared ensemble of attacks (`attacks/ensemble.py`), run as AutoAttack runs it
+(Croce and Hein, 2020): a defence is judged by the strongest attack that sees it, not by the one that
+happens to run. A randomized pipeline is attacked with expectation over transformation (every attack's
+`eot`, chosen for the pipeline, recorded). Each image stops at its first verified success: a later attack
+gets only the images still standing, so the queries spent are those the worst case needs. Each attack is
+stored like any other (`evaluate_attack`: shards, resumable), and the ensemble itself in plan.json
+(`RunDir.record_ensemble`) with its image ids and attacks, so the report can take the worst case per image
+and name the attack that broke it.
 
-For k pixels and a query budget per image, the ensemble is, in this order:
-1. `sparse-rs` at k isolated pixels (the strongest score-based attack here at equal queries);
-2. `patch`, the structured attack: the largest square of at most k pixels (3x3 for k = 9), solid corner
-   colours, what survives a filter that removes isolated pixels;
-3. the paper's DE (`pixel`) at k pixels, population 20, as many generations as the budget allows.
-A randomized pipeline is attacked with expectation over transformation (every attack's `eot`, chosen for
-the pipeline, recorded). Each image stops at its first verified success: a later attack gets only the
-images still standing, so the queries spent are those the worst case needs. Each attack is stored like any
-other (`evaluate_attack`: shards, resumable), and the ensemble itself in plan.json (`RunDir.record_ensemble`)
-with its image ids and attacks, so the report can take the worst case per image and name the attack that
-broke it.
+A spec's ensemble entry runs every attack on every image instead (the per-attack columns beside the worst
+case need them all); `worst_case_rows` gives the same worst case from those rows: per-image streams make an
+attack's result independent of which attack ran before it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ..attacks.spec import AttackSpec
+from ..attacks.ensemble import ensemble_attacks
 from ..data.faceset import FaceSet
 from ..metrics import wilson_interval
 from ..targets.base import Target
 from .attack_job import select_image_ids
-from .attack_stats import caught_before, fooled_within
+from .attack_stats import caught_before, fooled_within, spoof_rows
 from .evaluation import evaluate_attack
 from .run_dir import RunDir
 from .spec import ImageSelection
 from .store import job_id
-
-#: The DE's population in the ensemble: small, so its generations fit a few hundred queries.
-DE_POPULATION = 20
-
-
-def ensemble_attacks(pixels: int, queries: int) -> list[AttackSpec]:
-    """The declared ensemble for `pixels` and `queries` per image (see the module doc)."""
-    side = max(1, math.isqrt(pixels))
-    attacks = [AttackSpec(name="sparse-rs", settings={"pixels": pixels, "queries": queries}),
-               AttackSpec(name="patch", settings={"pixels": side * side, "side": side, "queries": queries,
-                                                  "fill": "solid", "colours": "corners"})]
-    generations = (queries - 1) // DE_POPULATION - 1
-    if generations >= 1:
-        attacks.append(AttackSpec(name="pixel", settings={"pixels": pixels, "population": DE_POPULATION,
-                                                          "iterations": generations}))
-    return attacks
 
 
 @dataclass(frozen=True)
@@ -97,9 +79,52 @@ def run_ensemble(target: Target, faceset: FaceSet, *, run_dir, target_id: str, s
                            (100 * low, 100 * high), broken_by, failures)
 
 
+def worst_case_rows(members: list[tuple[str, pd.DataFrame, float | None]]) -> pd.DataFrame:
+    """The worst case over attacks run on the same images, as attack rows (`attack_stats` reads them):
+    `members` are (name, rows, query budget or None for each row's own) in the ensemble's order. One row per
+    spoof image (FaceSet id) every member attacked: called live when a member fooled it within its budget,
+    `broken_by` the first such member ('' none, 'already live' when no change was needed), `queries` what
+    the ensemble run in this order spends on it (each earlier member's queries before the one that broke
+    it), `verified` that member's verification."""
+    spoofs = [(name, spoof_rows(rows).drop_duplicates("image_id").set_index("image_id"), budget)
+              for name, rows, budget in members]
+    common = sorted(set.intersection(*(set(r.index.astype(int)) for _, r, _ in spoofs))) if spoofs else []
+    if not common:
+        return pd.DataFrame(columns=["image_id", "attack_type", "source", "already_live", "is_spoof", "success",
+                                     "queries", "verified", "broken_by"])
+    base = spoofs[0][1].loc[common]
+    out = pd.DataFrame({"image_id": common, "attack_type": base["attack_type"].to_numpy(),
+                        "source": base["source"].to_numpy() if "source" in base else np.asarray(common).astype(str),
+                        "already_live": base["already_live"].to_numpy(dtype=bool), "is_spoof": True})
+    if "database" in base:
+        out["database"] = base["database"].to_numpy()
+    broken = np.where(out["already_live"], "already live", "").astype(object)
+    spent = np.where(out["already_live"], 1.0, 0.0)
+    verified = np.where(out["already_live"], 1.0, 0.0)
+    for name, rows, budget in spoofs:
+        rows = rows.loc[common]
+        won = fooled_within(rows, budget) & (broken == "")
+        used = rows["queries"].to_numpy(dtype=float)
+        spent = np.where(broken == "", spent + np.where(won, used, _spent_without_success(rows, budget)), spent)
+        verified = np.where(won, rows["verified"].fillna(0).to_numpy(dtype=float), verified)
+        broken = np.where(won, name, broken)
+    out["success"] = (broken != "") & ~out["already_live"].to_numpy(dtype=bool)
+    out["queries"] = spent
+    out["verified"] = verified
+    out["broken_by"] = broken
+    return out
+
+
+def _spent_without_success(rows: pd.DataFrame, budget: float | None) -> np.ndarray:
+    """Queries an attack spends on an image it does not break within `budget` (its stored queries, capped)."""
+    used = rows["queries"].to_numpy(dtype=float)
+    return used if budget is None else np.minimum(used, float(budget))
+
+
 def worst_case(rows, image_ids: list[int], attacks: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per image of `image_ids`: (caught before any attack, broken by: the first of `attacks` that fooled it
-    with a verified success, '' when none did). From the stored rows of the ensemble's attacks."""
+    with a verified success, '' when none did). From the stored rows of a `fasrobust robustness` ensemble,
+    whose later attacks saw only the images still standing."""
     caught = np.zeros(len(image_ids), dtype=bool)
     broken = np.full(len(image_ids), "", dtype=object)
     position = {int(i): n for n, i in enumerate(image_ids)}

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..attacks.ensemble import expand_ensembles
 from ..errors import ConfigError
 from ..paper import PAPER_ATTACK
 from ..settings import Settings
@@ -105,7 +106,11 @@ class AttackGrid(BaseModel):
 
 
 def _refuse_moved_keys(data: Any, where: str) -> Any:
+    """Refuse the grid keys that moved into the attacks' entries, and expand an `ensemble` entry into the
+    attacks it declares (`attacks/ensemble.py`)."""
     if isinstance(data, dict):
+        if "attacks" in data:
+            data = {**data, "attacks": expand_ensembles(data["attacks"])}
         moved = [k for k in _MOVED_ATTACK_KEYS if k in data]
         if moved:
             axes = ", ".join(f"{k}: {data[k]}" for k in moved if k != "attack_seed")

@@ -22,6 +22,7 @@ import pandas as pd
 from ..experiments.attack_stats import fooled_within
 from ..experiments.spec import STANDARD_VARIANT
 from .columns import TITLES, augment_label, augment_rank, criterion_text
+from .defence_worst_case import WorstCase, worst_cases
 from .goal import goal_text, meets_goal, references
 from .results import NO_DEFENCE, Results, queries_at_budget
 from .summary import Selection, model_metrics, recall_stats, rows_for, selections
@@ -39,18 +40,22 @@ from .tables import (
 
 CLEAN = ["acc", "hter_fixed", "hter_eer", "apcer", "bpcer", "acer"]
 ATTACKED = ["recall", "recall_after", "recall_drop", "success_verified", "median_queries"]
-MEETS, COMPARED = "Meets the goal", "Compared with"
+MEETS, COMPARED, MISSES = "Meets the goal", "Compared with", "Misses the goal by"
 
 
 def defence_tables(data: Results) -> list[Table]:
-    """One table per database and attack where some attacked system is defended (same-database models)."""
+    """Per database: the worst case over its attacks (when two or more ran at one pixel count), then one
+    table per attack, where some attacked system is defended (same-database models)."""
     rows = data.attacks
     if not len(rows) or "defence" not in rows.columns:
         return []
+    worst = {case.database: worst_case_table(data, case) for case in worst_cases(data)}
     own = rows[rows["train_database"].isna()]
     tables = []
     for database in sorted(own["database"].unique()):
         here = own[own["database"] == database]
+        if database in worst:
+            tables.append(worst[database])
         if (here["defence"] == NO_DEFENCE).all():
             continue
         tables += [_table(data, database, sel) for sel in selections(data, here, database, defence=None,
@@ -153,3 +158,64 @@ def _goal_text(sel: Selection, records: list[dict[str, Any]]) -> str:
     verdict = (f"Measured: {len(met)} of {judged} compared rows meet it ({'; '.join(met)})." if met
                else f"Measured: none of the {judged} compared rows meets it on these images.")
     return f"Goal: {goal_text(sel.pixels)}. '{MEETS}' says it for the row named in '{COMPARED}'. {verdict}"
+
+
+def worst_case_table(data: Results, case: WorstCase) -> Table:
+    """Each system's worst case over the attacks (`defence_worst_case.py`), each attack's drop beside it,
+    and the goal judged on the worst case, with by how much each row misses it."""
+    systems = case.systems
+    records = [{**s.metrics, **{k: v for k, v in s.worst.items() if k.startswith("recall")},
+                "median_queries": s.worst["median_queries"]} for s in systems]
+    labels = {"Model": [s.model_label for s in systems], "Defence": [s.defence for s in systems]}
+    spoofs = {int(s.worst["spoofs"]) for s in systems}
+    values, display = metric_frames(labels, records, ["acc", "bpcer", "recall", "recall_after", "recall_drop",
+                                                      "median_queries"], spoofs.pop() if len(spoofs) == 1 else None)
+    renamed = {c: c.replace("Recall after", "Worst-case recall after").replace("Recall drop", "Worst-case drop")
+               .replace("Median queries to success", "Median queries of the worst case")
+               for c in [*values.columns, *display.columns]}
+    values, display = values.rename(columns=renamed), display.rename(columns=renamed)
+    for attack in case.attacks:
+        drops = [s.members[attack]["recall_drop"] if attack in s.members else np.nan for s in systems]
+        values[f"Drop under {attack} (points)"] = drops
+        display[f"Drop under {attack} (points)"] = [MISSING if pd.isna(d) else f"{d:.2f}" for d in drops]
+    broken = ["; ".join(f"{a} {s.broken_by[a]}" for a in case.attacks if a in s.broken_by) for s in systems]
+    values["Broken first by"], display["Broken first by"] = broken, broken
+    for frame in (values, display):
+        frame[COMPARED] = [s.reference_label if s.reference_label != "reference" else MISSING for s in systems]
+    values[MEETS] = [s.meets if s.reference_label != "reference" else "reference" for s in systems]
+    display[MEETS] = [{True: "yes", False: "no", None: MISSING}[s.meets] if s.reference_label != "reference"
+                      else "reference" for s in systems]
+    values[MISSES] = display[MISSES] = [s.misses_by or MISSING for s in systems]
+    heading = (f"{database_label(data, case.database)}: each defence's worst case over {len(case.attacks)} "
+               f"attacks at {case.pixels} pixels and {case.queries:,} queries per image")
+    return Table(f"defences-{slug(case.database)}-worst-case", heading, _worst_case_caption(data, case),
+                 values, display, case.database)
+
+
+def _worst_case_caption(data: Results, case: WorstCase) -> str:
+    met = [f"{s.model_label}, {s.defence}" for s in case.systems if s.meets is True]
+    judged = [s for s in case.systems if s.meets in (True, False)]
+    closest = min(judged, key=lambda s: s.worst["recall_drop"], default=None)
+    verdict = (f"Measured: {len(met)} of {len(judged)} compared rows meet it ({'; '.join(met)})." if met else
+               f"Measured: none of the {len(judged)} compared rows meets it on these images"
+               + (f"; the smallest worst-case drop is {closest.model_label}, {closest.defence} "
+                  f"({closest.misses_by})." if closest is not None else "."))
+    groups = [s.rows for s in case.systems]
+    eot = any("(eot" in a for a in case.attacks)
+    parts = [f"Data: {database_label(data, case.database)}"
+             + (" (SYNTHETIC sample database)" if is_synthetic(data, case.database) else "") + ".",
+             image_set_text(groups),
+             f"Attacks, in the order the worst case takes them: {', '.join(case.attacks)}"
+             + (" (eot K: the attack averaged K answers of a randomized pipeline per query)" if eot else "")
+             + f"; each at {case.pixels} pixels, read at {case.queries:,} queries per image ("
+             + "; ".join(s.describe() for s in case.selections) + "), run against the whole defended pipeline "
+             "as a black box, every success re-verified through it from the saved PNG.",
+             "Worst case: a spoof counts as fooled when any attack fooled it within the budget (the "
+             "ensemble's answer, as `fasrobust robustness` runs it: each image stops at its first success); "
+             "'Broken first by' counts the images each attack broke before the next in that order; the "
+             "per-attack columns are each attack's own drop on the same images. A row lists only the attacks "
+             "run on it.", f"Median queries of the worst case: what the ensemble run in that order spends on "
+             f"the spoofs it breaks. Clean ACC and BPCER from each system's own evaluation behind its stack. "
+             f"Criterion: {criterion_text(data.attacks[data.attacks['database'] == case.database])}.",
+             INTERVAL_NOTE, f"Goal, on the worst case: {goal_text(case.pixels)}. {verdict}"]
+    return " ".join(p for p in parts if p)

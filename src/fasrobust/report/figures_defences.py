@@ -1,5 +1,6 @@
 """The defence trade-off figure: recall drop under attack (vertical error bar) against clean accuracy
-(horizontal error bar), one point per defence stack and model, one panel per database and attack, the
+(horizontal error bar), one point per defence stack and model, one panel per database and attack, first
+the worst case over the attacks where several ran (`defence_worst_case.py`, what the goal is judged on), the
 undefended model marked, the goal region of the panel's baseline shaded and each point that meets the
 goal against its own reference filled (`goal.py`: the same rule as the defence table's flag). Report
 stage: Results -> `Drawn` -> figures.py saves it.
@@ -17,6 +18,7 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from .columns import augment_label
+from .defence_worst_case import WorstCase, worst_cases
 from .figure_parts import (
     Drawn,
     data_text,
@@ -67,23 +69,33 @@ def tradeoff_figure(data: Results) -> Drawn | str:
     if not len(rows) or (rows["defence"] == UNDEFENDED).all():
         return "no attack on a defended target (same database)"
     panels, unevaluated = [], []
+    worst = {case.database: case for case in worst_cases(data)}
     for database in sorted(rows["database"].unique()):
         db_rows = rows[rows["database"] == database]
         models = (set(db_rows.loc[db_rows["defence"] != UNDEFENDED, "model_key"]) | _defence_study_models(data, database)
                   | _trained_defences(db_rows))
+        if database in worst:
+            points, missing = _worst_points(worst[database], models)
+            unevaluated += missing
+            if points:
+                case = worst[database]
+                used = db_rows[db_rows["setting_key"].isin({s.setting_key for s in case.selections})
+                               & (db_rows["pixels"] == case.pixels) & db_rows["model_key"].isin(models)]
+                panels.append(Panel(database, f"worst case over {', '.join(case.attacks)}", case.pixels,
+                                    _worst_case_text(case), points, used))
         for sel in selections(data, db_rows, database):
             mine = db_rows[(db_rows["setting_key"] == sel.setting_key) & (db_rows["pixels"] == sel.pixels)
                            & (db_rows["budget"] >= sel.budget) & db_rows["model_key"].isin(models)]
             points, missing = _points(data, mine, sel)
             unevaluated += missing
             if points:
-                panels.append((database, sel, points, mine))
+                panels.append(Panel(database, sel.attack, sel.pixels, sel.describe(), points, mine))
     if not panels:
         return "no defended stack with a clean evaluation"
     fig, axes = grid(len(panels))
-    for ax, (database, sel, points, _) in zip(axes, panels, strict=True):
-        _draw_panel(ax, database, sel, points)
-    used = pd.concat([p[3] for p in panels])
+    for ax, panel in zip(axes, panels, strict=True):
+        _draw_panel(ax, panel)
+    used = pd.concat([p.rows for p in panels])
     caption = _caption(data, panels, used, unevaluated)
     return Drawn(KEY, fig, "Defences: recall drop under attack against clean accuracy", caption)
 
@@ -122,7 +134,41 @@ def _points(data: Results, rows: pd.DataFrame, sel: Selection) -> tuple[list[Poi
     return points, missing
 
 
-def _draw_panel(ax, database: str, sel: Selection, points: list[Point]) -> None:
+@dataclass(frozen=True)
+class Panel:
+    database: str
+    attack: str  # the attack, or the worst case over several, in words
+    pixels: int
+    taken_at: str  # which budget the numbers are read at
+    points: list[Point]
+    rows: pd.DataFrame
+
+
+def _worst_points(case: WorstCase, models: set[str]) -> tuple[list[Point], list[str]]:
+    """The trade-off points of a database's worst case (`defence_worst_case.py`)."""
+    points, missing = [], []
+    for system in case.systems:
+        if system.model_key not in models:
+            continue
+        acc = system.metrics.get("acc")
+        if acc is None or pd.isna(acc):
+            missing.append(f"{system.model_label} behind {system.defence}")
+            continue
+        stats = system.worst
+        points.append(Point(system.model_key, system.model_label, system.augment, system.variant, system.defence,
+                            float(acc), tuple(float(v) for v in system.metrics["acc_ci"]),
+                            float(stats["recall_drop"]), drop_interval(stats), drop_method(stats),
+                            int(stats["spoofs"])))
+    return points, missing
+
+
+def _worst_case_text(case: WorstCase) -> str:
+    return (f"the worst case over {', '.join(case.attacks)} (a spoof counts as fooled when any of them fooled it), "
+            f"{case.pixels} pixels, {case.queries:,} queries per image for each attack")
+
+
+def _draw_panel(ax, panel: Panel) -> None:
+    database, points = panel.database, panel.points
     several = len({p.model_key for p in points}) > 1
     marks = _goal_marks(points)
     for p, met in zip(points, marks, strict=True):
@@ -141,7 +187,7 @@ def _draw_panel(ax, database: str, sel: Selection, points: list[Point]) -> None:
         ax.add_patch(Rectangle((x0, -2), max(0.0, right - x0), top + 2, color="#2ca02c", alpha=0.12, lw=0,
                                label=f"goal against {baseline.model} undefended: drop <= {top:.1f}, ACC >= {x0:.1f}"))
         ax.text(x0, top, " goal", fontsize=7, va="bottom", color="#1b6b1b", clip_on=True)
-    ax.set(title=f"{database}: {sel.attack}, {sel.pixels} pixels", xlim=(left, right), ylim=(-2, 102),
+    ax.set(title=f"{database}: {_short(panel.attack)}, {panel.pixels} pixels", xlim=(left, right), ylim=(-2, 102),
            xlabel="clean accuracy at 0.5 (%)", ylabel="recall drop under attack (points)")
     ax.grid(alpha=0.3)
     # Points gather at high accuracy, at the top (the attack wins) or the bottom (the defence does): the
@@ -166,24 +212,29 @@ def _baseline(points: list[Point]) -> Point | None:
     return None
 
 
-def _caption(data: Results, panels: list, rows: pd.DataFrame, unevaluated: list[str]) -> str:
-    sels = [p[1] for p in panels]
-    spoofs = [pt.spoofs for p in panels for pt in p[2]]
-    stacks = sorted({pt.defence for p in panels for pt in p[2]})
+def _short(attack: str, width: int = 60) -> str:
+    """A panel title's attack, cut to fit (the caption names them all)."""
+    return attack if len(attack) <= width else attack[:width - 1] + "…"
+
+
+def _caption(data: Results, panels: list[Panel], rows: pd.DataFrame, unevaluated: list[str]) -> str:
+    spoofs = [pt.spoofs for p in panels for pt in p.points]
+    stacks = sorted({pt.defence for p in panels for pt in p.points})
     goal = []
-    for database, sel, points, _ in panels:
-        met = [p.defence if not p.undefended else p.model for p, m in zip(points, _goal_marks(points), strict=True) if m]
-        goal.append(f"{database}, {sel.attack}: " + (", ".join(met) if met else "no defence") + " meets it")
+    for panel in panels:
+        met = [p.defence if not p.undefended else p.model
+               for p, m in zip(panel.points, _goal_marks(panel.points), strict=True) if m]
+        goal.append(f"{panel.database}, {panel.attack}: " + (", ".join(met) if met else "no defence") + " meets it")
     eot = " (eot K: the attack averaged K answers of a randomized pipeline per query)" if any(
         "(eot" in s for s in stacks) else ""
-    parts = [f"{data_text(data, sorted({p[0] for p in panels}))} {models_text(rows)}, each attacked on its own "
+    parts = [f"{data_text(data, sorted({p.database for p in panels}))} {models_text(rows)}, each attacked on its own "
              f"database. Defence stacks: {', '.join(stacks)}{eot}. Numbers taken at: "
-             f"{'; '.join(s.describe() for s in sels)}; {ran_text(rows)}. "
+             f"{'; '.join(p.taken_at for p in panels)}; {ran_text(rows)}. "
              f"y: recall drop under attack through the whole defended pipeline, with its 95 % interval "
-             f"({methods_text({pt.drop_method for p in panels for pt in p[2]})}), "
+             f"({methods_text({pt.drop_method for p in panels for pt in p.points})}), "
              f"{images_text(spoofs).replace('curve', 'point')}; x: clean accuracy on the test split at "
              f"{threshold_text(rows)}, behind the deployed stack, with its 95 % interval (as evaluated, else "
-             f"Wilson). Open square: the undefended model. Shaded: the goal of the baseline ({goal_text(sels[0].pixels)}); "
+             f"Wilson). Open square: the undefended model. Shaded: the goal of the baseline ({goal_text(panels[0].pixels)}); "
              f"filled green: a point that meets it against its own reference; {'; '.join(goal) or 'no reference'}."]
     if unevaluated:
         parts.append(f"Not drawn, no clean evaluation stored: {', '.join(sorted(set(unevaluated)))}.")

@@ -67,3 +67,19 @@ def goal_text(pixels: int) -> str:
             f"accuracy{at}: recall drop <= {GOAL_DROP_FRACTION:g} x the reference's and ACC @ 0.5 >= the "
             f"reference's - {GOAL_ACC_POINTS:g}, on the point estimates as measured; the reference is the same "
             f"model undefended (for an undefended model, the undefended standard model without augmentation)")
+
+
+def shortfall(row: Mapping[str, Any], reference: Mapping[str, Any]) -> str:
+    """By how much `row` misses the goal against `reference`, in words ('' when it meets it or a number is
+    missing): the points of recall drop over the allowed, the points of clean accuracy under it."""
+    if meets_goal(row, reference) in (True, None):
+        return ""
+    goal = Goal.against(reference["recall_drop"], reference["acc"])
+    drop, acc = float(row["recall_drop"]), float(row["acc"])
+    parts = []
+    if drop > goal.drop_at_most:
+        parts.append(f"drop {drop:.1f} > {goal.drop_at_most:.1f} allowed ({drop - goal.drop_at_most:.1f} points over)")
+    if acc < goal.acc_at_least:
+        parts.append(f"ACC {acc:.1f} < {goal.acc_at_least:.1f} required ({goal.acc_at_least - acc:.1f} points "
+                     "short)")
+    return "; ".join(parts)

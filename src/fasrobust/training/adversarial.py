@@ -100,8 +100,12 @@ class AdversarialPool:
 
     def __init__(self, settings: AdversarialTraining, *, spoof_images: np.ndarray, spoof_ids: np.ndarray,
                  preprocessing: Preprocessing, batch_size: int, device: torch.device,
-                 starts: StartPool | None = None, spoof_subjects: np.ndarray | None = None):
+                 starts: StartPool | None = None, spoof_subjects: np.ndarray | None = None,
+                 deployed: list[str] | tuple[str, ...] = ()):
         self.settings, self.preprocessing, self.device = settings, preprocessing, device
+        # The input transforms the model is trained through (TrainSettings.input_transform): the adversary
+        # attacks the pipeline as deployed, so a median-aware model is fine-tuned on what gets through the median.
+        self.deployed = list(deployed)
         self.spoof_images = np.ascontiguousarray(spoof_images)
         self.spoof_ids = np.asarray(spoof_ids, dtype=np.int64)
         # A decision-based attack starts from the split's live crops of other subjects.
@@ -113,14 +117,15 @@ class AdversarialPool:
 
     @classmethod
     def from_split(cls, settings: AdversarialTraining, train_set: FaceSet, *, preprocessing: Preprocessing,
-                   batch_size: int, device: torch.device) -> AdversarialPool:
+                   batch_size: int, device: torch.device, deployed: list[str] | tuple[str, ...] = ()
+                   ) -> AdversarialPool:
         spoof = (train_set.meta["label"] == Label.SPOOF.value).to_numpy()
         check_feasible(settings, batch_size, int(spoof.sum()))
         live = (train_set.meta["label"] == Label.LIVE.value).to_numpy()
         return cls(settings, spoof_images=train_set.images[spoof], spoof_ids=train_set.meta["id"].to_numpy()[spoof],
                    preprocessing=preprocessing, batch_size=batch_size, device=device,
                    starts=StartPool.from_faceset(train_set) if live.any() else None,
-                   spoof_subjects=train_set.meta["subject"].astype(str).to_numpy()[spoof])
+                   spoof_subjects=train_set.meta["subject"].astype(str).to_numpy()[spoof], deployed=deployed)
 
     # ----- a round -------------------------------------------------------------------------------
     def refresh(self, model: nn.Module, step: int, round_index: int) -> dict[str, Any]:
@@ -137,6 +142,10 @@ class AdversarialPool:
         # channels_last off: on CUDA it would convert the training weights' memory format in place.
         target = TorchTarget(model, preprocessing=self.preprocessing, input_size=originals.shape[1],
                              device=self.device, channels_last=False, name="training")
+        if self.deployed:
+            from ..defences import defend
+
+            target = defend(target, self.deployed)
         starts = {} if self.attack.reads != DECISION else {
             "starts": self.starts, "subjects": None if self.spoof_subjects is None else self.spoof_subjects[chosen]}
         results = self.attack.run(target, originals, seed=s.seed + round_index, ids=self.spoof_ids[chosen], **starts)

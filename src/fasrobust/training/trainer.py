@@ -94,7 +94,8 @@ def _adversary(settings: TrainSettings, train_set: FaceSet, record: dict[str, An
     if settings.adversarial is None:
         return None
     return AdversarialPool.from_split(settings.adversarial, train_set, preprocessing=record["preprocessing"],
-                                      batch_size=settings.batch_size, device=device)
+                                      batch_size=settings.batch_size, device=device,
+                                      deployed=settings.input_transform)
 
 
 def _augmenter(settings: TrainSettings) -> Augmenter:
