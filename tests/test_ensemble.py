@@ -122,9 +122,13 @@ def test_the_spec_ensemble_finds_the_worst_case_the_robustness_command_measures(
     _, broken = worst_case(sequential, ensemble["image_ids"], names)
 
     spec = ExperimentSpec.build(ensemble_spec(faces, [{"name": "ensemble", "pixels": [9], "queries": [150]}]))
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "spec" / "plan.json").write_text(json.dumps({"ensembles": [ensemble]}))  # as robustness left it
     with create_executor(workers=0) as executor:
         summary = run(spec, tmp_path / "spec", executor=executor)
     assert not summary.failed, summary.failed
+    kept = json.loads((tmp_path / "spec" / "plan.json").read_text())
+    assert kept["ensembles"] == [ensemble] and kept["attack_groups"], "a spec run keeps the robustness record"
     (case,) = worst_cases(load_results(tmp_path / "spec"))
     (system,) = case.systems
     assert case.attacks == ["sparse-rs", "patch", "pixel"] and case.attacks[:len(names)] == names

@@ -11,6 +11,7 @@ import pytest
 from fasrobust.experiments.store import ResultsStore, job_id
 from fasrobust.report.defence_worst_case import worst_cases
 from fasrobust.report.figures_defences import tradeoff_figure
+from fasrobust.report.goal import references
 from fasrobust.report.results import load_results as load_run
 from fasrobust.report.tables import build_tables
 from test_report_defences import DATABASE, SMOOTHED, SYSTEMS, make_defence_run
@@ -102,3 +103,9 @@ def test_the_tradeoff_figure_plots_the_worst_case(data):
     drawn_systems = [s for s in case.systems if s.augment != "all"]  # augmentation is no defence: not drawn
     assert heights == sorted(float(s.worst["recall_drop"]) for s in drawn_systems) == [10, 30, 45, 52, 70]
     assert "worst case over patch, patch (eot 4), pixel, pixel (eot 4)" in drawn.caption
+
+
+def test_a_model_run_only_behind_its_defence_is_judged_against_the_baseline():
+    baseline = {"model_key": "plain", "undefended": True, "augment": "none", "variant": "standard"}
+    aware = {"model_key": "median-aware", "undefended": False, "augment": "none", "variant": "median-aware"}
+    assert references([baseline, aware]) == [baseline, baseline]

@@ -181,7 +181,7 @@ def worst_case_table(data: Results, case: WorstCase) -> Table:
     broken = ["; ".join(f"{a} {s.broken_by[a]}" for a in case.attacks if a in s.broken_by) for s in systems]
     values["Broken first by"], display["Broken first by"] = broken, broken
     for frame in (values, display):
-        frame[COMPARED] = [s.reference_label if s.reference_label != "reference" else MISSING for s in systems]
+        frame[COMPARED] = [s.reference_label if s.reference_label not in ("reference", "") else MISSING for s in systems]
     values[MEETS] = [s.meets if s.reference_label != "reference" else "reference" for s in systems]
     display[MEETS] = [{True: "yes", False: "no", None: MISSING}[s.meets] if s.reference_label != "reference"
                       else "reference" for s in systems]

@@ -4,7 +4,8 @@ trade-off figure's region and marks all ask this module.
 The goal: halve the recall drop of the reference at a cost of at most one point of clean accuracy, on the
 point estimates as measured (their intervals are shown beside them, never used to tune the verdict). A
 system's reference is the same model undefended; for an undefended model (a training-time defence:
-augmentation, adversarial fine-tuning) it is the undefended standard model without augmentation."""
+augmentation, adversarial fine-tuning), or a model only run behind its defence (trained through it), it is
+the undefended standard model without augmentation."""
 
 from __future__ import annotations
 
@@ -57,7 +58,9 @@ def references(systems: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any] |
             undefended.setdefault(s["model_key"], s)
     plain = [s for s in undefended.values() if s["augment"] == "none" and s["variant"] == STANDARD_VARIANT]
     baseline = plain[0] if plain else next(iter(undefended.values()), None)
-    return [baseline if s["undefended"] else undefended.get(s["model_key"]) for s in systems]
+    # A model run only behind its defence (trained through it: defence-aware training) has no undefended
+    # self to compare with; what it must beat is the baseline.
+    return [baseline if s["undefended"] else undefended.get(s["model_key"], baseline) for s in systems]
 
 
 def goal_text(pixels: int) -> str:
@@ -66,7 +69,8 @@ def goal_text(pixels: int) -> str:
     return (f"halve the {GOAL_PIXELS}-pixel recall drop at a cost of at most {GOAL_ACC_POINTS:g} point of clean "
             f"accuracy{at}: recall drop <= {GOAL_DROP_FRACTION:g} x the reference's and ACC @ 0.5 >= the "
             f"reference's - {GOAL_ACC_POINTS:g}, on the point estimates as measured; the reference is the same "
-            f"model undefended (for an undefended model, the undefended standard model without augmentation)")
+            f"model undefended (for an undefended model, or one only run behind its defence, the undefended standard "
+            f"model without augmentation)")
 
 
 def shortfall(row: Mapping[str, Any], reference: Mapping[str, Any]) -> str:
