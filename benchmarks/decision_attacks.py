@@ -1,7 +1,9 @@
 """Decision-based L0 attacks against their published peers, side by side in one run: fasrobust's sparse-evo
 and pointwise, a faithful re-implementation of the SparseEvo authors' algorithm as published (Vo et al.,
-ICLR 2022: population 10, crossover 0.5, mutation 0.01; written here from the paper and the authors'
-description, not copied), and foolbox 3's PointwiseAttack. The same label-only oracle, the same caught
+ICLR 2022; written here from the paper and the authors' description, not copied) at the authors' untargeted
+settings (population 10, crossover 0.5, first n = 0.4 % of the pixels reverted, mutation 0.04 at CIFAR's
+32x32 and 0.004 at ImageNet's 224x224; at 128x128, which they did not run, both), and foolbox 3's
+PointwiseAttack. The same label-only oracle, the same caught
 spoofs, the same start image per spoof (the first live crop of another subject in the spoof's seeded
 order, `fasrobust.attacks.starts`), on two models trained here:
 - `fasnet32`: the demo's FASNet at 32x32 on the SYNTHETIC sample database (100 Adam steps);
@@ -40,10 +42,13 @@ from fasrobust.data.faceset import FaceSet
 from fasrobust.targets import load_target
 
 BUDGETS = (200, 1_000, 3_000, 10_000)
-MODELS = {"fasnet32": {"size": 32, "model": "fasnet", "steps": 100, "lr": 1e-4},
+MODELS = {"fasnet32": {"size": 32, "model": "fasnet", "steps": 100, "lr": 1e-4, "published_mu": (0.04,)},
           # At Adam 1e-4 this small network stays at chance after 300 steps; 3e-3 reaches 0.87 dev accuracy.
-          "tiny128": {"size": 128, "model": "tiny-cnn", "steps": 400, "lr": 3e-3}}
-METHODS = ("sparse-evo", "pointwise", "SparseEvo (published)", "foolbox Pointwise")
+          "tiny128": {"size": 128, "model": "tiny-cnn", "steps": 400, "lr": 3e-3, "published_mu": (0.004, 0.04)}}
+#: The authors' first number of pixels reverted, as a share of the image (4 of 32x32, 196 of 224x224).
+PUBLISHED_FIRST_SHARE = 0.004
+PUBLISHED = "SparseEvo (published)"
+METHODS = ("sparse-evo", "pointwise", PUBLISHED, "foolbox Pointwise")
 
 
 # ----- models and images ----------------------------------------------------------------------------------------
@@ -97,7 +102,7 @@ def ours(name: str, target, ids, spoofs, starts, queries: int, seed: int) -> lis
 
 
 def published_sparse_evo(spoof: np.ndarray, start: np.ndarray, rng: np.random.Generator, *, population: int = 10,
-                         crossover: float = 0.5, mutation: float = 0.01, first_reverted: int = 4):
+                         crossover: float = 0.5, mutation: float = 0.04, first_reverted: int = 4):
     """The SparseEvo algorithm as published, as a generator: it yields each candidate (a mask of the pixels
     taken from the start) and is sent whether the oracle called it live. Fitness: the L2 distance to the
     spoof when called live, infinite otherwise; a steady-state evolution of a binary mask."""
@@ -265,13 +270,19 @@ def main() -> None:
         ids, spoofs, starts = spoofs_and_starts(oracle, faces, args.images, args.seed)
         print(f"{name}: {len(ids)} caught spoofs, {spoofs.shape[1]}x{spoofs.shape[2]}", flush=True)
         table[name] = {}
+        runs = []  # (row name, the published algorithm's mutation rate or None)
         for method in methods:
+            runs += ([(f"{PUBLISHED[:-1]}, mu {mu})", mu) for mu in MODELS[name]["published_mu"]]
+                     if method == PUBLISHED else [(method, None)])
+        first = max(1, round(PUBLISHED_FIRST_SHARE * spoofs.shape[1] * spoofs.shape[2]))
+        for method, mu in runs:
             tick = time.perf_counter()
             if method in ("sparse-evo", "pointwise"):
                 trails = ours(method, target, ids, spoofs, starts, args.queries, args.seed)
-            elif method == "SparseEvo (published)":
+            elif mu is not None:
                 rngs = [np.random.default_rng((args.seed, int(i))) for i in ids]
-                generators = [published_sparse_evo(s, t, r) for s, t, r in zip(spoofs, starts, rngs, strict=True)]
+                generators = [published_sparse_evo(s, t, r, mutation=mu, first_reverted=first)
+                              for s, t, r in zip(spoofs, starts, rngs, strict=True)]
                 trails = drive(generators, spoofs, starts, oracle, args.queries)
             else:
                 trails = foolbox_pointwise(oracle, spoofs, starts, min(args.queries, args.peer_queries))
@@ -290,11 +301,14 @@ def main() -> None:
 
 
 def _goals(table, budgets) -> None:
-    ref, evo = "SparseEvo (published)", "sparse-evo"
+    """sparse-evo against the better of the authors' settings at each budget."""
+    evo = "sparse-evo"
     for name, rows in table.items():
-        if ref in rows and evo in rows:
-            ratios = ", ".join(f"{b:,}: {rows[evo][b] / rows[ref][b]:.2f}" for b in budgets if rows[ref][b] > 0)
-            print(f"{name}: sparse-evo / published SparseEvo median L0 at {ratios}")
+        published = [row for method, row in rows.items() if method.startswith(PUBLISHED[:-1])]
+        if published and evo in rows:
+            best = {b: min(row[b] for row in published) for b in budgets}
+            ratios = ", ".join(f"{b:,}: {rows[evo][b] / best[b]:.2f}" for b in budgets if best[b] > 0)
+            print(f"{name}: sparse-evo / published SparseEvo (its better setting) median L0 at {ratios}")
 
 
 if __name__ == "__main__":
