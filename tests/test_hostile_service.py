@@ -22,7 +22,7 @@ DEPTH = 10_000  # 20 KB: within the size limit, far past the nesting one
 
 
 def build_app(other_port: int):
-    from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+    from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
     app = fastapi.FastAPI()
 
@@ -56,32 +56,22 @@ def build_app(other_port: int):
         await request.body()
         return RedirectResponse(f"http://127.0.0.1:{other_port}/collect", status_code=307)
 
-    @app.post("/nan")
-    async def nan(request: fastapi.Request):
-        await request.body()
-        return Response(b'{"score": NaN}', media_type="application/json")
-
-    @app.post("/string")
-    async def string(request: fastapi.Request):
-        await request.body()
-        return JSONResponse({"score": "high"})
-
-    @app.post("/range")
-    async def out_of_range(request: fastapi.Request):
-        await request.body()
-        return JSONResponse({"score": 1.7})
-
-    @app.post("/label")
-    async def label(request: fastapi.Request):
-        await request.body()
-        return JSONResponse({"livenessDecision": "uncertain"})
-
-    @app.post("/bomb")
-    async def bomb(request: fastapi.Request):
-        await request.body()
-        return Response(b"[" * DEPTH + b"]" * DEPTH, media_type="application/json")
-
+    # Small bodies that are each wrong in one way: NaN, a string, out of [0, 1], an unknown label, a nesting bomb.
+    fixed = {"/nan": b'{"score": NaN}', "/string": b'{"score": "high"}', "/range": b'{"score": 1.7}',
+             "/label": b'{"livenessDecision": "uncertain"}', "/bomb": b"[" * DEPTH + b"]" * DEPTH}
+    for path, body in fixed.items():
+        app.post(path)(_answer(body))
     return app
+
+
+def _answer(body: bytes):
+    from fastapi.responses import Response
+
+    async def answer(request: fastapi.Request):
+        await request.body()
+        return Response(body, media_type="application/json")
+
+    return answer
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,9 @@ from its PNG through the pipeline a user deploys.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -30,6 +31,7 @@ from ..errors import AttackError
 from .base import Attack, Found, FoundCallback, register_attack
 from .criterion import Criterion
 from .engines.counter_layout import MAX_GENERATION
+from .engines.rows import Rows
 from .settings_model import AttackSettings, Whole
 
 if TYPE_CHECKING:
@@ -166,12 +168,18 @@ class PatchAttack(Attack):
         return colours
 
 
-class _State:
+@dataclass
+class _State(Rows):
     """The images being searched, one row each."""
 
-    def __init__(self, problem, corners, colours, best, best_p, done, started, trails):
-        self.problem, self.corners, self.colours = problem, corners, colours
-        self.best, self.best_p, self.done, self.started, self.trails = best, best_p, done, started, trails
+    problem: Any  # (c,) torch index into the originals
+    corners: Any  # (c, squares, 2) torch top-left corners
+    colours: Any  # (c, squares, side * side, 3) torch colours
+    best: np.ndarray  # (c,) spoof confidence of the accepted state
+    best_p: np.ndarray  # (c,) its P(live)
+    done: np.ndarray  # (c,) search queries spent
+    started: np.ndarray  # (c,) perf_counter when the image entered
+    trails: list  # change points per row
 
     @classmethod
     def fresh(cls, problems: range, squares: int, side: int, device) -> _State:
@@ -187,21 +195,6 @@ class _State:
     @classmethod
     def empty(cls, squares: int, side: int, device) -> _State:
         return cls.fresh(range(0), squares, side, device)
-
-    def take(self, rows: np.ndarray) -> _State:
-        import torch
-
-        index = torch.as_tensor(rows, dtype=torch.int64, device=self.problem.device)
-        return _State(self.problem[index], self.corners[index], self.colours[index], self.best[rows],
-                      self.best_p[rows], self.done[rows], self.started[rows], [self.trails[r] for r in rows])
-
-    def join(self, other: _State) -> _State:
-        import torch
-
-        return _State(torch.cat([self.problem, other.problem]), torch.cat([self.corners, other.corners]),
-                      torch.cat([self.colours, other.colours]), np.concatenate([self.best, other.best]),
-                      np.concatenate([self.best_p, other.best_p]), np.concatenate([self.done, other.done]),
-                      np.concatenate([self.started, other.started]), self.trails + other.trails)
 
     def found(self, row: int, side: int, width: int) -> Found:
         places = _places(self.corners[row:row + 1], side, width)[0].cpu().numpy()

@@ -47,6 +47,7 @@ from ..errors import AttackError
 from .base import Attack, Found, FoundCallback, register_attack
 from .criterion import Criterion
 from .engines.counter_layout import MAX_GENERATION
+from .engines.rows import Rows
 from .pixel import MAX_PIXELS
 from .settings_model import AttackSettings, Whole, pixel_count
 
@@ -118,7 +119,7 @@ class SparseRSSettings(AttackSettings):
 
 
 @dataclass
-class _Active:
+class _Active(Rows):
     """The images being searched, one row each (device tensors, plus host mirrors of what the loop reads)."""
 
     problem: torch.Tensor  # (c,) index into the originals
@@ -129,21 +130,6 @@ class _Active:
     done: np.ndarray  # (c,) iterations (= search queries) spent
     started: np.ndarray  # (c,) perf_counter when the image entered
     trails: list[list[tuple[int, float]]] = field(default_factory=list)  # change points per row
-
-    def take(self, rows: np.ndarray) -> _Active:
-        import torch
-
-        index = torch.as_tensor(rows, dtype=torch.int64, device=self.problem.device)
-        return _Active(self.problem[index], self.places[index], self.colours[index], self.best[rows],
-                       self.best_p[rows], self.done[rows], self.started[rows], [self.trails[r] for r in rows])
-
-    def join(self, other: _Active) -> _Active:
-        import torch
-
-        return _Active(torch.cat([self.problem, other.problem]), torch.cat([self.places, other.places]),
-                       torch.cat([self.colours, other.colours]), np.concatenate([self.best, other.best]),
-                       np.concatenate([self.best_p, other.best_p]), np.concatenate([self.done, other.done]),
-                       np.concatenate([self.started, other.started]), self.trails + other.trails)
 
 
 @register_attack("sparse-rs", description="Sparse-RS, a query-efficient random search over k pixels (Croce et "
