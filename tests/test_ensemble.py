@@ -135,4 +135,5 @@ def test_the_spec_ensemble_finds_the_worst_case_the_robustness_command_measures(
     by_image = dict(zip(system.rows["image_id"].astype(int), system.rows["broken_by"], strict=True))
     assert [by_image[i] for i in ensemble["image_ids"]] == list(broken)
     assert system.broken_by["patch"] >= 1, "the square gets through the median"
-    assert system.members["sparse-rs"]["recall_drop"] < system.worst["recall_drop"]
+    # The isolated-pixel attack alone reports no drop behind the median; the worst case is not vacuous.
+    assert system.members["sparse-rs"]["recall_drop"] == 0 < system.worst["recall_drop"]
