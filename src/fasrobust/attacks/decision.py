@@ -11,6 +11,7 @@ Left at 0, each image runs its whole budget and succeeds whenever a start was fo
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import numpy as np
@@ -59,8 +60,9 @@ class DecisionAttack(Attack):
     reads: ClassVar[str] = DECISION
     Settings: ClassVar[type[DecisionSettings]]
 
+    @abstractmethod
     def policy(self) -> Policy:
-        raise NotImplementedError
+        """The search this attack runs on each image (`engines.l0_search`)."""
 
     def _search(self, target: Target, originals: torch.Tensor, *, keys: torch.Tensor, p_before: np.ndarray,
                 criterion: Criterion, on_found: FoundCallback, starts: StartPool | None = None,

@@ -10,11 +10,9 @@ its L0 counts pixels like every other attack here (`benchmarks/decision_attacks.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .base import register_attack
 from .decision import DecisionAttack, DecisionSettings
-from .engines.l0_search import Policy, Problem, Proposal
+from .engines.l0_search import Policy, Problem, Proposal, next_single, passed, restart_passes
 
 
 class PointwiseSettings(DecisionSettings):
@@ -25,19 +23,13 @@ class ReversionPasses(Policy):
     """Passes over the donor pixels in random order, one reversion per query."""
 
     def begin(self, problem: Problem) -> None:
-        problem.memory.update(queue=[], kept_in_pass=True)
+        restart_passes(problem)
 
     def propose(self, problem: Problem) -> Proposal | None:
-        memory = problem.memory
-        if not memory["queue"]:
-            if not memory["kept_in_pass"]:
-                return None  # a whole pass kept nothing: no single pixel can go back
-            memory["queue"] = list(problem.rng.permutation(np.flatnonzero(problem.taken)))
-            memory["kept_in_pass"] = False
-        return problem.reverted([memory["queue"].pop()], "revert")
+        return next_single(problem, "revert")
 
     def learn(self, problem: Problem, proposal: Proposal, live: bool) -> None:
-        problem.memory["kept_in_pass"] |= live
+        passed(problem, live)
 
 
 @register_attack("pointwise", description="Pointwise, one pixel put back per query (decision-based baseline, "

@@ -28,7 +28,7 @@ import numpy as np
 
 from .base import register_attack
 from .decision import DecisionAttack, DecisionSettings
-from .engines.l0_search import Policy, Problem, Proposal
+from .engines.l0_search import Policy, Problem, Proposal, next_single, passed, restart_passes
 
 CORNERS = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)], dtype=np.uint8)
 
@@ -45,7 +45,7 @@ def amplified(donor: np.ndarray, spoof: np.ndarray) -> np.ndarray:
 class EscapingReversion(Policy):
     def begin(self, problem: Problem) -> None:
         problem.memory.update(phase="groups", group=max(1.0, problem.l0 / 2), queue=[], kept_in_pass=False,
-                              amplified=False)
+                              amplified=False)  # the passes' state stays idle until phase 3
 
     def propose(self, problem: Problem) -> Proposal | None:
         memory = problem.memory
@@ -57,15 +57,13 @@ class EscapingReversion(Policy):
             if not memory["amplified"]:
                 memory["phase"] = "amplify"
             else:
-                memory.update(phase="passes", queue=[], kept_in_pass=True)
+                memory["phase"] = "passes"
+                restart_passes(problem)
         if memory["phase"] == "passes":
-            if not memory["queue"]:
-                if not memory["kept_in_pass"]:
-                    memory["phase"] = "trades"
-                else:
-                    memory.update(queue=list(problem.rng.permutation(taken)), kept_in_pass=False)
-            if memory["queue"]:
-                return problem.reverted([memory["queue"].pop()], "single")
+            single = next_single(problem, "single")
+            if single is not None:
+                return single
+            memory["phase"] = "trades"
         if memory["phase"] == "amplify":
             return Proposal(problem.taken, amplified(problem.donor, problem.spoof), move="amplify")
         return self._trade(problem, taken)
@@ -75,12 +73,16 @@ class EscapingReversion(Policy):
         if proposal.move == "group":
             memory["group"] = memory["group"] * 2 if live else memory["group"] / 2
         elif proposal.move == "single":
-            memory["kept_in_pass"] |= live
+            passed(problem, live)
         elif proposal.move == "amplify":
             memory["amplified"] = True
-            memory.update(phase="groups", group=max(1.0, problem.l0 / 4)) if live else memory.update(phase="trades")
+            if live:
+                memory.update(phase="groups", group=max(1.0, problem.l0 / 4))
+            else:
+                memory["phase"] = "trades"
         elif proposal.move == "trade" and live:
-            memory.update(phase="passes", queue=[], kept_in_pass=True)
+            memory["phase"] = "passes"
+            restart_passes(problem)
 
     @staticmethod
     def _trade(problem: Problem, taken: np.ndarray) -> Proposal | None:

@@ -94,6 +94,28 @@ class Policy(ABC):
         """Called after the target answered the proposal (the engine already took it when live)."""
 
 
+def restart_passes(problem: Problem) -> None:
+    """Begin single-pixel passes afresh (as if the last pass had kept something)."""
+    problem.memory.update(queue=[], kept_in_pass=True)
+
+
+def next_single(problem: Problem, move: str) -> Proposal | None:
+    """Single-pixel passes, a move more than one policy makes: the next taken pixel of the current pass put
+    back alone; a new pass, in a fresh order from the image's stream, when the last one kept something; None
+    when a whole pass kept nothing (no single pixel can go back). The policy's `learn` calls `passed`."""
+    memory = problem.memory
+    if not memory["queue"]:
+        if not memory["kept_in_pass"]:
+            return None
+        memory.update(queue=list(problem.rng.permutation(np.flatnonzero(problem.taken))), kept_in_pass=False)
+    return problem.reverted([memory["queue"].pop()], move) if memory["queue"] else None
+
+
+def passed(problem: Problem, live: bool) -> None:
+    """What a single-pixel reversion's answer tells the pass."""
+    problem.memory["kept_in_pass"] |= live
+
+
 @dataclass
 class Outcome:
     problem: Problem
@@ -135,14 +157,14 @@ def search(target: Target, originals: torch.Tensor, keys: torch.Tensor, p_before
                 proposal = policy.propose(problem)
                 proposals.append(proposal)
                 batch[j] = problem.paint(proposal.taken, proposal.donor) if proposal else problem.spoof
-        asking = [j for j, p in enumerate(active) if p.start_row is None or proposals[j] is not None]
+        asking = np.array([p.start_row is None or proposals[j] is not None for j, p in enumerate(active)])
         answers = np.zeros(len(active))
-        if asking:
-            images = torch.from_numpy(batch[asking].reshape(len(asking), h, w, 3)).to(target.device)
+        if asking.any():
+            images = torch.from_numpy(batch[asking].reshape(-1, h, w, 3)).to(target.device)
             answers[asking] = np.asarray(target(images).double().cpu().numpy())
         still = []
         for j, problem in enumerate(active):
-            if j in asking:
+            if asking[j]:
                 _answered(problem, proposals[j], float(answers[j]), criterion, policy, donors)
             else:
                 problem.exhausted = True
