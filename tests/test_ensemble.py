@@ -15,7 +15,7 @@ from fasrobust.attacks.ensemble import ensemble_attacks
 from fasrobust.cli import main
 from fasrobust.data.faceset import META_COLUMNS, FaceSet
 from fasrobust.errors import ConfigError
-from fasrobust.experiments.ensemble import worst_case
+from fasrobust.experiments.ensemble import worst_case_rows
 from fasrobust.experiments.executors import create_executor
 from fasrobust.experiments.plan import make_plan
 from fasrobust.experiments.runner import run
@@ -119,7 +119,8 @@ def test_the_spec_ensemble_finds_the_worst_case_the_robustness_command_measures(
     with ResultsStore(tmp_path / "one-by-one" / "results.sqlite") as store:
         sequential = store.attacks()
     names = [a["attack"]["name"] for a in ensemble["attacks"]]
-    _, broken = worst_case(sequential, ensemble["image_ids"], names)
+    broken = worst_case_rows([(name, sequential[sequential["attack"] == name], None) for name in names],
+                             ensemble["image_ids"])["broken_by"]
 
     spec = ExperimentSpec.build(ensemble_spec(faces, [{"name": "ensemble", "pixels": [9], "queries": [150]}]))
     (tmp_path / "spec").mkdir()

@@ -79,22 +79,27 @@ def run_ensemble(target: Target, faceset: FaceSet, *, run_dir, target_id: str, s
                            (100 * low, 100 * high), broken_by, failures)
 
 
-def worst_case_rows(members: list[tuple[str, pd.DataFrame, float | None]]) -> pd.DataFrame:
-    """The worst case over attacks run on the same images, as attack rows (`attack_stats` reads them):
-    `members` are (name, rows, query budget or None for each row's own) in the ensemble's order. One row per
-    spoof image (FaceSet id) every member attacked: called live when a member fooled it within its budget,
-    `broken_by` the first such member ('' none, 'already live' when no change was needed), `queries` what
-    the ensemble run in this order spends on it (each earlier member's queries before the one that broke
-    it), `verified` that member's verification."""
+def worst_case_rows(members: list[tuple[str, pd.DataFrame, float | None]],
+                    image_ids: list[int] | None = None) -> pd.DataFrame:
+    """The worst case over attacks, as attack rows (`attack_stats` reads them): `members` are (name, rows,
+    query budget or None for each row's own) in the ensemble's order. One row per spoof image (FaceSet id) of
+    `image_ids`, or by default of the images every member attacked; a member with no row for an image did not
+    attack it (a `fasrobust robustness` ensemble gives a later attack only the images still standing). An
+    image is called live when a member fooled it within its budget, `broken_by` the first such member (''
+    none, 'already live' when no change was needed), `queries` what the ensemble run in this order spends on
+    it (each earlier member's queries before the one that broke it), `verified` that member's verification.
+    The first member must hold every image (it is asked about each one before any change)."""
     spoofs = [(name, spoof_rows(rows).drop_duplicates("image_id").set_index("image_id"), budget)
               for name, rows, budget in members]
-    common = sorted(set.intersection(*(set(r.index.astype(int)) for _, r, _ in spoofs))) if spoofs else []
-    if not common:
+    if image_ids is None:
+        image_ids = sorted(set.intersection(*(set(r.index.astype(int)) for _, r, _ in spoofs))) if spoofs else []
+    ids = [int(i) for i in image_ids if spoofs and int(i) in spoofs[0][1].index]
+    if not ids:
         return pd.DataFrame(columns=["image_id", "attack_type", "source", "already_live", "is_spoof", "success",
                                      "queries", "verified", "broken_by"])
-    base = spoofs[0][1].loc[common]
-    out = pd.DataFrame({"image_id": common, "attack_type": base["attack_type"].to_numpy(),
-                        "source": base["source"].to_numpy() if "source" in base else np.asarray(common).astype(str),
+    base = spoofs[0][1].loc[ids]
+    out = pd.DataFrame({"image_id": ids, "attack_type": base["attack_type"].to_numpy(),
+                        "source": base["source"].to_numpy() if "source" in base else np.asarray(ids).astype(str),
                         "already_live": base["already_live"].to_numpy(dtype=bool), "is_spoof": True})
     if "database" in base:
         out["database"] = base["database"].to_numpy()
@@ -102,10 +107,14 @@ def worst_case_rows(members: list[tuple[str, pd.DataFrame, float | None]]) -> pd
     spent = np.where(out["already_live"], 1.0, 0.0)
     verified = np.where(out["already_live"], 1.0, 0.0)
     for name, rows, budget in spoofs:
-        rows = rows.loc[common]
-        won = fooled_within(rows, budget) & (broken == "")
+        attacked = np.isin(ids, rows.index.astype(int))
+        rows = rows.reindex(ids)
+        won = np.zeros(len(ids), dtype=bool)
+        won[attacked] = fooled_within(rows[attacked], budget)
+        won &= broken == ""
         used = rows["queries"].to_numpy(dtype=float)
-        spent = np.where(broken == "", spent + np.where(won, used, _spent_without_success(rows, budget)), spent)
+        spend = np.where(won, used, _spent_without_success(rows, budget))
+        spent = np.where((broken == "") & attacked, spent + spend, spent)
         verified = np.where(won, rows["verified"].fillna(0).to_numpy(dtype=float), verified)
         broken = np.where(won, name, broken)
     out["success"] = (broken != "") & ~out["already_live"].to_numpy(dtype=bool)
@@ -119,24 +128,3 @@ def _spent_without_success(rows: pd.DataFrame, budget: float | None) -> np.ndarr
     """Queries an attack spends on an image it does not break within `budget` (its stored queries, capped)."""
     used = rows["queries"].to_numpy(dtype=float)
     return used if budget is None else np.minimum(used, float(budget))
-
-
-def worst_case(rows, image_ids: list[int], attacks: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per image of `image_ids`: (caught before any attack, broken by: the first of `attacks` that fooled it
-    with a verified success, '' when none did). From the stored rows of a `fasrobust robustness` ensemble,
-    whose later attacks saw only the images still standing."""
-    caught = np.zeros(len(image_ids), dtype=bool)
-    broken = np.full(len(image_ids), "", dtype=object)
-    position = {int(i): n for n, i in enumerate(image_ids)}
-    for attack in attacks:
-        chosen = rows[rows["attack"] == attack]
-        fooled = fooled_within(chosen) if len(chosen) else np.zeros(0, dtype=bool)
-        before = caught_before(chosen) if len(chosen) else np.zeros(0, dtype=bool)
-        for image, was_caught, won in zip(chosen["image_id"].astype(int), before, fooled, strict=True):
-            if image not in position:
-                continue
-            n = position[image]
-            caught[n] |= bool(was_caught)
-            if won and was_caught and not broken[n]:
-                broken[n] = attack
-    return caught, broken

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..experiments.ensemble import worst_case
+from ..experiments.ensemble import worst_case_rows
 from ..metrics import wilson_interval
 from .columns import criterion_text
 from .results import Results
@@ -25,8 +25,11 @@ def worst_case_table(data: Results) -> Table | None:
         if not len(rows):
             continue
         names = [attack["attack"]["name"] for attack in ensemble["attacks"]]
-        caught, broken = worst_case(rows, ensemble["image_ids"], names)
-        n, standing = len(caught), int((caught & (broken == "")).sum())
+        per_image = worst_case_rows([(name, rows[rows["attack"] == name], None) for name in names],
+                                    ensemble["image_ids"])
+        broken = per_image["broken_by"].to_numpy()
+        caught = ~per_image["already_live"].to_numpy(dtype=bool)
+        n, standing = len(caught), int((broken == "").sum())
         low, high = wilson_interval(standing, n)
         first = rows.iloc[0]
         record = {"Model": str(first["augment"]) if first["augment"] != "unknown" else ensemble["target"],
