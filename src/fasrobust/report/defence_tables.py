@@ -74,10 +74,7 @@ def _table(data: Results, database: str, sel: Selection) -> Table:
     metrics = [*CLEAN, *ATTACKED, *(["model_queries"] if with_model_queries else []), "latency_ratio"]
     labels = {"Model": [r["model_label"] for r in records], "Defence": [r["defence"] for r in records]}
     values, display = metric_frames(labels, records, metrics, _spoofs(groups))
-    for frame in (values, display):
-        frame[COMPARED] = [r["reference_label"] for r in records]
-    values[MEETS] = [r["meets"] for r in records]
-    display[MEETS] = [{True: "yes", False: "no", None: MISSING}.get(r["meets"], "reference") for r in records]
+    _goal_columns(values, display, [r["meets"] for r in records], [r["reference_label"] for r in records])
     heading = (f"{database_label(data, database)}: defences against the {sel.pixels}-pixel {sel.attack} attack "
                f"(clean performance, recall drop, cost)")
     text = _caption(data, database, sel, rows, groups, records, with_model_queries)
@@ -114,6 +111,14 @@ def _median_model_queries(group: pd.DataFrame, sel: Selection) -> float:
         return np.nan
     won = fooled_within(spoof, queries_at_budget(spoof, sel.budget)) & ~spoof["already_live"].to_numpy(bool)
     return float(np.median(spoof["model_queries"].to_numpy(float)[won])) if won.any() else np.nan
+
+
+def _goal_columns(values: pd.DataFrame, display: pd.DataFrame, meets: list, compared: list[str]) -> None:
+    """'Compared with' and 'Meets the goal' (True/False/None, or "reference" for the reference itself)."""
+    for frame in (values, display):
+        frame[COMPARED] = [c or MISSING for c in compared]
+    values[MEETS] = meets
+    display[MEETS] = [{True: "yes", False: "no", None: MISSING}.get(m, "reference") for m in meets]
 
 
 def _mark_goal(records: list[dict[str, Any]]) -> None:
@@ -180,11 +185,7 @@ def worst_case_table(data: Results, case: WorstCase) -> Table:
         display[f"Drop under {attack} (points)"] = [MISSING if pd.isna(d) else f"{d:.2f}" for d in drops]
     broken = ["; ".join(f"{a} {s.broken_by[a]}" for a in case.attacks if a in s.broken_by) for s in systems]
     values["Broken first by"], display["Broken first by"] = broken, broken
-    for frame in (values, display):
-        frame[COMPARED] = [s.reference_label if s.reference_label not in ("reference", "") else MISSING for s in systems]
-    values[MEETS] = [s.meets if s.reference_label != "reference" else "reference" for s in systems]
-    display[MEETS] = [{True: "yes", False: "no", None: MISSING}[s.meets] if s.reference_label != "reference"
-                      else "reference" for s in systems]
+    _goal_columns(values, display, [s.meets for s in systems], [s.reference_label for s in systems])
     values[MISSES] = display[MISSES] = [s.misses_by or MISSING for s in systems]
     heading = (f"{database_label(data, case.database)}: each defence's worst case over {len(case.attacks)} "
                f"attacks at {case.pixels} pixels and {case.queries:,} queries per image")

@@ -42,8 +42,8 @@ class System:
     rows: pd.DataFrame  # the worst case per image (worst_case_rows)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # attack label -> its attack_stats
     broken_by: dict[str, int] = field(default_factory=dict)  # attack label -> images it broke first
-    meets: bool | None = None
-    reference_label: str = ""
+    meets: bool | str | None = None  # against its reference; "reference" for the reference itself
+    reference_label: str = ""  # the reference in words, "" when it has none or is one
     misses_by: str = ""
 
     @property
@@ -127,8 +127,7 @@ def _mark_goal(systems: list[System]) -> None:
     judged = [s.as_system() for s in systems]
     for system, as_dict, reference in zip(systems, judged, references(judged), strict=True):
         if reference is None or reference is as_dict:
-            system.meets = None
-            system.reference_label = "reference" if reference is as_dict else ""
+            system.meets = "reference" if reference is as_dict else None
             continue
         other = systems[judged.index(reference)]
         system.reference_label = f"{other.model_label}, {other.defence}"
