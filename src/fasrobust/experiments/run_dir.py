@@ -105,6 +105,12 @@ class RunDir:
     def write_plan(self, plan: dict[str, Any]) -> None:
         write_json_atomic(self.plan_file, plan)
 
+    def replace_plan(self, plan: dict[str, Any]) -> None:
+        """A spec's new plan, keeping what other commands recorded here: the worst-case ensembles of `fasrobust
+        robustness` are not the spec's."""
+        kept = {k: v for k, v in self.read_plan().items() if k == "ensembles" and v}
+        self.write_plan({**plan, **kept})
+
     def record_ensemble(self, ensemble: dict[str, Any]) -> None:
         """Add or update a worst-case ensemble in plan.json (by key): its images, pixels, budget, attacks."""
         plan = self.read_plan()

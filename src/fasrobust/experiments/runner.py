@@ -61,9 +61,7 @@ def run(spec: ExperimentSpec, run_dir: str | Path, *, executor: Executor | None 
     plan = make_plan(spec)  # first: a spec that cannot be planned leaves the run directory alone
     layout.root.mkdir(parents=True, exist_ok=True)
     _save_spec(spec, layout, update=update)
-    # The worst-case ensembles `fasrobust robustness` ran into this directory are not the spec's: they stay.
-    ensembles = layout.read_plan().get("ensembles")
-    layout.write_plan({**plan.describe(), **({"ensembles": ensembles} if ensembles else {})})
+    layout.replace_plan(plan.describe())
     owned = executor is None
     executor = executor or create_executor()
     summary = RunSummary(layout.root)
